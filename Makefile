@@ -1,0 +1,31 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+
+.PHONY: run test test-postgres bench venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+run: venv
+	IOM_DEMO=1 $(BIN)/flask --app app init-db
+	IOM_DEMO=1 $(BIN)/flask --app app seed-demo --if-empty
+	IOM_DEMO=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-postgres: venv
+	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3*

@@ -1,0 +1,163 @@
+"""Application factory of the IOM route workflow engine."""
+import logging
+import os
+import secrets
+
+from flask import Flask, jsonify, render_template, request
+from flask_bootstrap import Bootstrap5
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+import config
+from models import db, login_manager
+from workflow.errors import WorkflowError
+
+csrf = CSRFProtect()
+bootstrap = Bootstrap5()
+migrate = Migrate()
+log = logging.getLogger("iom")
+
+
+def create_app(test_config=None):
+    """Create and configure the app: config, extensions, blueprints, error handlers, CLI."""
+    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
+    app.config.from_object(config.Config)
+    if isinstance(test_config, dict):
+        app.config.update(test_config)
+    elif test_config is not None:
+        app.config.from_object(test_config)
+    _require_secret_key(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.BASE_DIR / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    with app.app_context():
+        _configure_engine(db.engine)
+
+    from views import register_blueprints
+    register_blueprints(app)
+    _register_error_handlers(app)
+
+    from commands import register_commands
+    register_commands(app)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app
+
+
+def _require_secret_key(app):
+    """Refuse to start without SECRET_KEY, except in tests, debug and the local demo."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("DEMO"):
+        # The local demo keeps a generated key in instance/ so sessions survive a restart.
+        key_file = os.path.join(app.instance_path, "secret_key")
+        os.makedirs(app.instance_path, exist_ok=True)
+        if not os.path.exists(key_file):
+            with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+                handle.write(secrets.token_hex(32))
+        with open(key_file) as handle:
+            app.config["SECRET_KEY"] = handle.read().strip()
+        return
+    if app.config.get("TESTING") or app.debug:
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    raise RuntimeError("SECRET_KEY is not set: set the SECRET_KEY environment variable (or IOM_DEMO=1 for a demo).")
+
+
+_configured_engines = set()
+
+
+def _configure_engine(engine):
+    """SQLite: WAL, synchronous=NORMAL, busy timeout, and immediate transactions for writes."""
+    if engine.dialect.name != "sqlite" or id(engine) in _configured_engines:
+        return
+    _configured_engines.add(id(engine))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        # Let SQLAlchemy, not the driver, emit BEGIN (see the pysqlite notes in SQLAlchemy's docs).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # A write request takes the write lock at BEGIN, so two writers queue on the busy
+        # timeout instead of failing with "database is locked" when one upgrades its lock.
+        from flask import has_request_context
+        immediate = not has_request_context() or request.method not in {"GET", "HEAD", "OPTIONS"}
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def wants_json():
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_response(status, code, message, details=None):
+    """Return an error as JSON for the API and as a Russian page for the web."""
+    if wants_json():
+        body = {"error": code, "message": message}
+        if details:
+            body["details"] = details
+        return jsonify(body), status
+    return render_template("error.html", status=status, message=message), status
+
+
+HTTP_MESSAGES = {
+    400: "Неверный запрос.",
+    401: "Требуется вход в систему.",
+    403: "Недостаточно прав.",
+    404: "Страница не найдена.",
+    405: "Метод не поддерживается.",
+    409: "Конфликт: данные уже изменены.",
+    413: "Файл слишком большой.",
+    415: "Неподдерживаемый тип данных.",
+    422: "Неверные данные.",
+    429: "Слишком много попыток. Повторите позже.",
+}
+
+
+def _register_error_handlers(app):
+    @app.errorhandler(WorkflowError)
+    def _workflow_error(exc):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        return error_response(400, "csrf_failed",
+                              "Форма устарела или отправлена не с этого сайта. Обновите страницу и повторите.")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, HTTP_MESSAGES.get(exc.code, exc.description or code))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return error_response(500, "internal_error", "Внутренняя ошибка. Мы уже знаем о ней; повторите позже.")

@@ -1,0 +1,209 @@
+"""The state machine and the route service, without HTTP."""
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Route, RouteEvent, StateWriteError, db
+from workflow import guards, service
+from workflow.errors import InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed
+from workflow.machine import MACHINE
+from workflow.states import STATES, TRANSITIONS, TRIGGERS
+
+ROLES = ["teacher", "curator", "other_curator", "school_head", "head", "admin", "other_teacher"]
+
+# Which (state, trigger) pairs are allowed to whom, for a route that satisfies every guard.
+EXPECTED = {
+    ("drafted", "request_review"): {"teacher"},
+    ("under_review", "approve"): {"curator"},
+    ("under_review", "return_to_draft"): {"curator"},
+    ("curator_approved", "return_to_draft"): {"curator"},
+    ("curator_approved", "start"): {"teacher", "curator"},
+    ("reflected", "return_reflection"): {"curator"},
+    ("drafted", "archive"): {"head"},
+    ("under_review", "archive"): {"head"},
+    ("curator_approved", "archive"): {"head"},
+    ("in_progress", "archive"): {"head"},
+    ("reflected", "archive"): {"head"},
+}
+EXPECTED_DEST = {t["trigger"]: t["dest"] for t in TRANSITIONS}
+
+
+def _ready(district, state):
+    """A route in the given state with every guard satisfied (reflection and recommendations written)."""
+    route = district.route(state=state)
+    if state == "in_progress":
+        for activity in route.activities:
+            service.record_activity_result(route.id, activity.id, district.teacher, status="done", product="П")
+        service.update_route(route.id, district.teacher, {"reflection": "Итоги"}, None)
+    if state == "reflected":
+        service.update_route(route.id, district.curator, {"recommendations": "Рекомендации"}, None)
+    db.session.expire_all()
+    return service.load_route(route.id, district.teacher)
+
+
+@pytest.mark.parametrize("state", ["drafted", "under_review", "curator_approved", "in_progress",
+                                   "reflected", "closed"])
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("role", ROLES)
+def test_state_trigger_role_matrix(district, state, trigger, role):
+    route = _ready(district, state)
+    actor = getattr(district, role)
+    expected = EXPECTED.get((state, trigger), set())
+    if state == "in_progress" and trigger == "submit_reflection":
+        expected = {"teacher"}
+    if state == "reflected" and trigger == "close":
+        expected = {"curator"}
+    availability = {a.trigger: a for a in service.available_transitions(route, actor)}
+    before_events = len(route.events)
+    if role in expected:
+        assert availability[trigger].allowed, availability[trigger].reason
+        route = service.apply_transition(route.id, trigger, actor, comment="Комментарий", version=route.version)
+        assert route.state == EXPECTED_DEST[trigger]
+        db.session.expire_all()
+        events = db.session.execute(select(RouteEvent).where(RouteEvent.route_id == route.id)
+                                    .order_by(RouteEvent.id)).scalars().all()
+        assert len(events) == before_events + 1
+        assert events[-1].event == trigger and events[-1].actor_id == actor.id
+    else:
+        assert not availability[trigger].allowed
+        assert availability[trigger].reason
+        old_state, old_version = route.state, route.version
+        with pytest.raises((NotPermitted, TransitionNotAllowed, NotFound)):
+            service.apply_transition(route.id, trigger, actor, comment="Комментарий", version=route.version)
+        db.session.expire_all()
+        fresh = db.session.get(Route, route.id)
+        assert (fresh.state, fresh.version) == (old_state, old_version)
+        assert db.session.execute(select(func.count(RouteEvent.id))
+                                  .where(RouteEvent.route_id == route.id)).scalar_one() == before_events
+
+
+def test_guard_reasons_are_human_readable(district):
+    route = district.route(activities=0)
+    reasons = {a.trigger: a.reason for a in service.available_transitions(route, district.teacher)}
+    assert reasons["request_review"] == "В дорожной карте нет ни одного мероприятия"
+    route = district.route(state="in_progress")
+    reasons = {a.trigger: a.reason for a in service.available_transitions(route, district.teacher)}
+    assert reasons["submit_reflection"] == "Не заполнена саморефлексия (раздел 4)"
+
+
+def test_no_self_approval(district):
+    # A curator who also has a route of their own, curated by themselves by data error.
+    route = service.create_route(district.curator, data={"request": "Запрос", "period_start": "2026-01-01",
+                                                          "period_end": "2026-12-31",
+                                                          "activities": [{"stage": "design", "direction": "methodical",
+                                                                          "deficit": "Д"}]})
+    db.session.execute(Route.__table__.update().where(Route.id == route.id).values(curator_id=district.curator.id))
+    db.session.commit()
+    service.apply_transition(route.id, "request_review", district.curator)
+    with pytest.raises(TransitionNotAllowed, match="собственному маршруту"):
+        service.apply_transition(route.id, "approve", district.curator)
+
+
+def test_comment_required_for_return(district):
+    route = district.route(state="under_review")
+    with pytest.raises(InvalidInput):
+        service.apply_transition(route.id, "return_to_draft", district.curator, comment="  ")
+    db.session.expire_all()
+    assert db.session.get(Route, route.id).state == "drafted"
+
+
+def test_state_cannot_be_written_directly(district):
+    route = district.route()
+    with pytest.raises(StateWriteError):
+        route.state = "closed"
+    with pytest.raises(StateWriteError):
+        Route(teacher_id=district.teacher.id, state="closed")
+
+
+def test_machine_is_shared_and_holds_no_models(district):
+    route = district.route(state="under_review")
+    service.apply_transition(route.id, "approve", district.curator)
+    assert MACHINE.models == []
+    assert "to_closed" not in MACHINE.events
+    assert set(MACHINE.states) == set(STATES)
+
+
+def test_failure_inside_transition_leaves_state_and_history(district, monkeypatch):
+    route = district.route(state="under_review")
+    events_before = len(route.events)
+
+    def broken_add(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(db.session, "commit", broken_add)
+    with pytest.raises(RuntimeError):
+        service.apply_transition(route.id, "approve", district.curator)
+    monkeypatch.undo()
+    db.session.expire_all()
+    fresh = db.session.get(Route, route.id)
+    assert fresh.state == "drafted"
+    assert len(fresh.events) == events_before
+
+
+def test_stale_version_is_rejected_and_loses_nothing(district):
+    route = district.route()
+    version = route.version
+    service.update_route(route.id, district.teacher, {"request": "Первая правка"}, version)
+    with pytest.raises(StaleVersion):
+        service.update_route(route.id, district.curator, {"request": "Вторая правка"}, version)
+    db.session.expire_all()
+    assert db.session.get(Route, route.id).request == "Первая правка"
+
+
+def test_mass_assignment_is_ignored(district):
+    route = district.route()
+    service.update_route(route.id, district.teacher,
+                         {"request": "Новый", "state": "closed", "teacher_id": district.other_teacher.id,
+                          "school_id": district.other_school.id}, route.version)
+    db.session.expire_all()
+    fresh = db.session.get(Route, route.id)
+    assert (fresh.state, fresh.teacher_id, fresh.school_id) == ("drafted", district.teacher.id, district.school.id)
+
+
+def test_correction_keeps_previous_roadmap(district):
+    route = district.route(state="in_progress", activities=2)
+    first = route.activities[0]
+    route, correction = service.request_correction(
+        route.id, district.teacher, reason="Курсы перенесены", action="change", activity_id=first.id,
+        fields={"deadline": "2030-01-15"}, version=route.version)
+    assert "корректировка" in guards.no_pending_correction(route, district.teacher).lower()
+    route, correction = service.decide_correction(route.id, correction.id, district.curator, approve=True,
+                                                  version=route.version)
+    db.session.expire_all()
+    route = service.load_route(route.id, district.teacher)
+    assert route.activities[0].deadline.isoformat() == "2030-01-15"
+    assert correction.previous_roadmap[0]["deadline"] != "2030-01-15"
+    assert [e.event for e in route.events][-2:] == ["correction_requested", "correction_approved"]
+
+
+def test_concurrent_approvals_exactly_one_wins(app, district):
+    route = district.route(state="under_review")
+    route_id, curator_id, version = route.id, district.curator.id, route.version
+    db.session.close()  # release this thread's transaction before the writers start
+    results, barrier = [], threading.Barrier(4)
+
+    def approve():
+        with app.app_context():
+            from models import User
+            curator = db.session.get(User, curator_id)
+            db.session.close()  # keep the loaded user, end the read transaction
+            barrier.wait(timeout=30)
+            try:
+                service.apply_transition(route_id, "approve", curator, version=version)
+                results.append("ok")
+            except (StaleVersion, TransitionNotAllowed) as exc:
+                results.append(exc.status)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=approve) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == [409, 409, 409, "ok"]
+    db.session.expire_all()
+    fresh = db.session.get(Route, route_id)
+    assert fresh.state == "curator_approved" and fresh.version == version + 1
+    assert sum(1 for e in fresh.events if e.event == "approve") == 1

@@ -1,0 +1,7 @@
+"""Blueprints: thin views that parse input, call workflow and render or answer JSON."""
+
+
+def register_blueprints(app):
+    from views import auth, web
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(web.bp)

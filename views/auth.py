@@ -1,0 +1,61 @@
+"""Sign in and sign out."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired
+
+from models import db
+from workflow import accounts
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    login = StringField("Логин", validators=[DataRequired(message="Введите логин")])
+    password = PasswordField("Пароль", validators=[DataRequired(message="Введите пароль")])
+    remember = BooleanField("Запомнить меня")
+    submit = SubmitField("Войти")
+
+
+def safe_next(target):
+    """Return target when it is a path on this site, else None (no open redirects)."""
+    if not target or not isinstance(target, str):
+        return None
+    target = target.strip()
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.login.data, form.password.data)
+        if user is None:
+            flash("Неверный логин или пароль.", "danger")
+        else:
+            # A fresh session on sign-in: nothing of the anonymous session carries over.
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next(request.args.get("next")) or url_for("web.index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    current_user.rotate_sessions()
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Вы вышли из системы.", "info")
+    return redirect(url_for("auth.login"))

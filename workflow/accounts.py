@@ -1,0 +1,204 @@
+"""Schools, users, roles, curator assignments and API tokens."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, has_app_context
+from sqlalchemy import select
+
+from models import ApiToken, Municipality, Role, Route, School, User, db
+from models._time import utcnow
+from workflow.errors import Conflict, InvalidInput, NotFound
+
+ROLES = [r.value for r in Role]
+MIN_PASSWORD_LENGTH = 8
+
+
+def default_municipality():
+    """Return the municipality a single-district installation works in, creating it if needed."""
+    municipality = db.session.execute(select(Municipality).order_by(Municipality.id)).scalars().first()
+    if municipality is None:
+        municipality = Municipality(name="Муниципальное образование", department_name="Управление образования")
+        db.session.add(municipality)
+        db.session.flush()
+    return municipality
+
+
+def find_school(name, municipality=None):
+    query = select(School).where(School.name == (name or "").strip())
+    if municipality is not None:
+        query = query.where(School.municipality_id == municipality.id)
+    school = db.session.execute(query).scalars().first()
+    if school is None:
+        raise NotFound(f"Школа «{name}» не найдена")
+    return school
+
+
+def find_user(login):
+    user = db.session.execute(select(User).where(User.login == (login or "").strip())).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"Пользователь «{login}» не найден")
+    return user
+
+
+def create_school(name, municipality=None):
+    """Create a school in the municipality (the default one when not given)."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Укажите название школы")
+    municipality = municipality or default_municipality()
+    exists = db.session.execute(
+        select(School.id).where(School.name == name, School.municipality_id == municipality.id)
+    ).first()
+    if exists:
+        raise Conflict(f"Школа «{name}» уже есть")
+    school = School(name=name, municipality_id=municipality.id)
+    db.session.add(school)
+    db.session.commit()
+    return school
+
+
+def _hash_method():
+    # Tests lower the work factor; production keeps werkzeug's scrypt default.
+    return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+
+
+def _check_password(password):
+    if not password or len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Пароль должен быть не короче {MIN_PASSWORD_LENGTH} символов")
+
+
+def create_user(login, *, role, full_name, password, school=None, email=None, position="",
+                municipality=None):
+    """Create a user with a hashed password; a school is required for teachers and school heads."""
+    login = (login or "").strip()
+    if not login or len(login) > 80 or any(ch.isspace() for ch in login):
+        raise InvalidInput("Логин не может быть пустым или содержать пробелы")
+    if role not in ROLES:
+        raise InvalidInput(f"Неизвестная роль «{role}»; допустимые: {', '.join(ROLES)}")
+    if not (full_name or "").strip():
+        raise InvalidInput("Укажите ФИО")
+    _check_password(password)
+    if isinstance(school, str):
+        school = find_school(school)
+    if role in {Role.TEACHER.value, Role.SCHOOL_HEAD.value} and school is None:
+        raise InvalidInput("Для педагога и руководителя ОО укажите школу")
+    if db.session.execute(select(User.id).where(User.login == login)).first():
+        raise Conflict(f"Логин «{login}» уже занят")
+    if municipality is None:
+        municipality = school.municipality if school else default_municipality()
+    user = User(login=login, role=role, full_name=full_name.strip(), email=(email or None),
+                school_id=school.id if school else None, municipality_id=municipality.id,
+                position=position or "")
+    user.set_password(password, method=_hash_method())
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(login_or_user, password):
+    """Set a new password and end the user's existing sessions."""
+    user = login_or_user if isinstance(login_or_user, User) else find_user(login_or_user)
+    _check_password(password)
+    user.set_password(password, method=_hash_method())
+    db.session.commit()
+    return user
+
+
+def update_user(user, *, role=None, full_name=None, school=None, active=None, email=None, position=None):
+    """Change a user's role, name, school or activity; a role change or deactivation ends sessions."""
+    if role is not None and role not in ROLES:
+        raise InvalidInput(f"Неизвестная роль «{role}»")
+    if role is not None and role != user.role:
+        user.role = role
+        user.rotate_sessions()
+    if active is not None and active != user.active:
+        user.active = active
+        user.rotate_sessions()
+    if full_name is not None:
+        if not full_name.strip():
+            raise InvalidInput("Укажите ФИО")
+        user.full_name = full_name.strip()
+    if school is not None:
+        user.school_id = school.id
+    if email is not None:
+        user.email = email or None
+    if position is not None:
+        user.position = position
+    db.session.commit()
+    return user
+
+
+def assign_curator(teacher_login_or_user, curator_login_or_user):
+    """Assign a curator to a teacher; the teacher's open routes move to the new curator."""
+    teacher = teacher_login_or_user if isinstance(teacher_login_or_user, User) else find_user(teacher_login_or_user)
+    curator = curator_login_or_user if isinstance(curator_login_or_user, User) else find_user(curator_login_or_user)
+    if curator.role != Role.CURATOR.value:
+        raise InvalidInput(f"Пользователь «{curator.login}» не куратор")
+    if curator.id == teacher.id:
+        raise InvalidInput("Нельзя назначить пользователя куратором самому себе")
+    teacher.curator_id = curator.id
+    for route in db.session.execute(
+        select(Route).where(Route.teacher_id == teacher.id, Route.state != "closed")
+    ).scalars():
+        route.curator_id = curator.id
+    db.session.commit()
+    return teacher
+
+
+# --- authentication and API tokens -------------------------------------------------------------
+
+def authenticate(login, password):
+    """Return the active user with this login and password, or None (same answer for both failures)."""
+    user = db.session.execute(select(User).where(User.login == (login or "").strip())).scalar_one_or_none()
+    if user is None:
+        # Spend the same time as a real check so the answer does not reveal the login exists.
+        User(password_hash=_DUMMY_HASH).check_password(password or "")
+        return None
+    if not user.check_password(password or "") or not user.is_active:
+        return None
+    return user
+
+
+_DUMMY_HASH = "scrypt:32768:8:1$dummysaltdummys$" + "0" * 128
+
+
+def _hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user, ttl_hours):
+    """Create an API token; return the plain token (shown once) and its record."""
+    token = secrets.token_urlsafe(32)
+    record = ApiToken(user_id=user.id, token_hash=_hash_token(token),
+                      expires_at=utcnow() + timedelta(hours=ttl_hours))
+    db.session.add(record)
+    db.session.commit()
+    return token, record
+
+
+def resolve_token(token):
+    """Return the user of a valid, unexpired, unrevoked token, or None."""
+    if not token:
+        return None
+    record = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+    ).scalar_one_or_none()
+    if record is None or record.revoked_at is not None or record.expires_at <= utcnow():
+        return None
+    user = db.session.get(User, record.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def revoke_token(token):
+    """Revoke a token; return True when it existed."""
+    record = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+    ).scalar_one_or_none()
+    if record is None:
+        return False
+    record.revoked_at = record.revoked_at or utcnow()
+    db.session.commit()
+    return True

@@ -1,0 +1,485 @@
+"""The route service: every change to a route goes through here, in one transaction each."""
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from blinker import signal
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import (
+    Activity, ActivityStatus, Correction, CorrectionStatus, Direction, Role, Route, RouteEvent, Stage,
+    StoredFile, User, db,
+)
+from models._time import utcnow
+from workflow import permissions
+from workflow.errors import (
+    STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed,
+)
+from workflow.guards import GUARDS
+from workflow.machine import fire
+from workflow.states import (
+    CURATOR, RELATION_LABELS, STATE_LABELS, TEACHER, TRANSITIONS, TRANSITIONS_BY_TRIGGER,
+)
+
+# Sent after a commit: route_changed(route_id, event=..., actor_id=...). Listeners run side
+# effects (documents, mail); they can never undo or half-do the change itself.
+route_changed = signal("route-changed")
+
+GENERAL_FIELDS = ["workplace", "education", "position", "subject", "experience_years",
+                  "qualification_category", "attestation_date"]
+ROUTE_FIELDS_BY_SECTION = {
+    "draft": ["period_start", "period_end", *GENERAL_FIELDS, "request"],
+    "reflection": ["reflection"],
+    "recommendations": ["recommendations"],
+}
+ACTIVITY_FIELDS = ["stage", "direction", "deficit", "tasks", "forms", "deadline", "result_form"]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a user may fire a trigger on a route now, and why not."""
+
+    trigger: str
+    label: str
+    allowed: bool
+    reason: str | None
+    comment_required: bool
+    # True when the user plays a part in this transition, so the page should show it.
+    relevant: bool
+
+    def as_dict(self):
+        return {k: v for k, v in asdict(self).items() if k in {"trigger", "allowed", "reason"}}
+
+
+def _check(spec, route, actor, rels):
+    """Return (allowed, reason, relevant) of one transition for this user now."""
+    if not rels & set(spec["actors"]):
+        who = " или ".join(RELATION_LABELS[a] for a in spec["actors"])
+        return False, f"Действие доступно только {who}", False
+    if route.state not in spec["source"]:
+        return False, f"Недоступно в состоянии «{STATE_LABELS[route.state]}»", False
+    for name in spec["guards"]:
+        reason = GUARDS[name](route, actor)
+        if reason:
+            return False, reason, True
+    return True, None, True
+
+
+def available_transitions(route, actor):
+    """List every trigger with whether this user may fire it now and, if not, why."""
+    rels = permissions.relations(route, actor)
+    result = []
+    for spec in TRANSITIONS:
+        allowed, reason, relevant = _check(spec, route, actor, rels)
+        result.append(Availability(spec["trigger"], spec["label"], allowed, reason,
+                                   spec["comment_required"], relevant))
+    return result
+
+
+@contextmanager
+def _unit_of_work():
+    """Commit the block's changes at once, or roll everything back and raise a typed error."""
+    try:
+        yield
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise StaleVersion(STALE_MESSAGE) from None
+    except OperationalError as exc:
+        db.session.rollback()
+        if "lock" in str(exc.orig).lower() or "deadlock" in str(exc.orig).lower():
+            raise Conflict("Маршрут сейчас изменяет другой пользователь. Повторите действие.") from None
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _notify(route_id, event, actor):
+    route_changed.send(route_id, event=event, actor_id=actor.id)
+
+
+def _touch(route):
+    """Mark the route changed so its version goes up with this transaction."""
+    route.updated_at = utcnow()
+
+
+def _check_version(route, version):
+    if version is None:
+        return
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise InvalidInput("Поле version должно быть целым числом") from None
+    if version != route.version:
+        raise StaleVersion(STALE_MESSAGE)
+
+
+def load_route(route_id, actor, *, full=True):
+    """Load a route the user may see, with what its page shows, or raise NotFound."""
+    query = select(Route).where(Route.id == route_id).options(
+        joinedload(Route.teacher).joinedload(User.school),
+        joinedload(Route.curator),
+        joinedload(Route.school),
+    )
+    if full:
+        query = query.options(
+            selectinload(Route.activities).joinedload(Activity.product_file),
+            selectinload(Route.events).joinedload(RouteEvent.actor),
+            selectinload(Route.corrections).joinedload(Correction.requested_by),
+        )
+    route = db.session.execute(query).unique().scalar_one_or_none()
+    return permissions.require_view(route, actor)
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+def apply_transition(route_id, trigger, actor, comment="", version=None):
+    """Fire a trigger on a route for this user, atomically with its audit row."""
+    spec = TRANSITIONS_BY_TRIGGER.get(trigger)
+    if spec is None:
+        raise InvalidInput(f"Неизвестное действие: {trigger}")
+    comment = (comment or "").strip()
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        rels = permissions.relations(route, actor)
+        allowed, reason, _ = _check(spec, route, actor, rels)
+        if not rels & set(spec["actors"]):
+            raise NotPermitted(reason)
+        if not allowed:
+            raise TransitionNotAllowed(reason)
+        if spec["comment_required"] and not comment:
+            raise InvalidInput("Для этого действия нужен комментарий (причина)")
+        if not fire(route, trigger, actor, comment):
+            raise TransitionNotAllowed("Действие сейчас недоступно")
+    _notify(route.id, trigger, actor)
+    return route
+
+
+# --- creating and editing ----------------------------------------------------------------------
+
+def _parse_date(value, field):
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(str(value).strip(), fmt).date()
+        except ValueError:
+            continue
+    raise InvalidInput(f"Неверная дата в поле {field}: ожидается дд.мм.гггг", details={field: "date"})
+
+
+def _clean_route_fields(data, allowed):
+    cleaned = {}
+    for key in allowed:
+        if key not in data:
+            continue
+        value = data[key]
+        if key in {"period_start", "period_end", "attestation_date"}:
+            value = _parse_date(value, key)
+        elif key == "experience_years":
+            if value in (None, ""):
+                value = None
+            else:
+                try:
+                    value = int(value)
+                except (TypeError, ValueError):
+                    raise InvalidInput("Стаж должен быть целым числом лет",
+                                       details={key: "integer"}) from None
+                if not 0 <= value <= 80:
+                    raise InvalidInput("Стаж должен быть от 0 до 80 лет", details={key: "range"})
+        else:
+            value = (value or "").strip() if isinstance(value, str) or value is None else str(value)
+        cleaned[key] = value
+    start = cleaned.get("period_start")
+    end = cleaned.get("period_end")
+    if start and end and end < start:
+        raise InvalidInput("Окончание периода раньше его начала", details={"period_end": "order"})
+    return cleaned
+
+
+def editable_sections(route, actor):
+    """Return which sections of the route this user may edit now."""
+    rels = permissions.relations(route, actor)
+    sections = set()
+    if route.state == "drafted" and rels & {TEACHER, CURATOR}:
+        sections.update({"draft", "activities"})
+    if route.state == "in_progress" and TEACHER in rels:
+        sections.update({"reflection", "results", "corrections"})
+    if route.state == "in_progress" and CURATOR in rels:
+        sections.add("correction_decisions")
+    if route.state == "reflected" and CURATOR in rels:
+        sections.add("recommendations")
+    return sections
+
+
+def _require_section(route, actor, section):
+    if section not in editable_sections(route, actor):
+        if not permissions.relations(route, actor):
+            raise NotPermitted("Недостаточно прав для изменения этого маршрута")
+        raise TransitionNotAllowed(
+            f"Раздел нельзя изменить в состоянии «{STATE_LABELS[route.state]}» или вашей ролью"
+        )
+
+
+def create_route(actor, teacher_id=None, data=None):
+    """Draft a new route for the actor (teacher) or for a teacher the actor curates."""
+    data = data or {}
+    if teacher_id is None or teacher_id == actor.id:
+        teacher = actor
+        if actor.role not in {Role.TEACHER.value, Role.CURATOR.value}:
+            raise NotPermitted("Создать маршрут может педагог (для себя) или его куратор")
+    else:
+        teacher = db.session.get(User, teacher_id)
+        if teacher is None or not permissions.can_manage_teacher(actor, teacher):
+            raise NotPermitted("Можно создавать маршруты только для закреплённых за вами педагогов")
+    fields = _clean_route_fields(data, ROUTE_FIELDS_BY_SECTION["draft"])
+    with _unit_of_work():
+        route = Route(teacher_id=teacher.id, curator_id=teacher.curator_id, school_id=teacher.school_id)
+        route.workplace = teacher.school.name if teacher.school else ""
+        route.position = teacher.position or ""
+        for key, value in fields.items():
+            setattr(route, key, value)
+        db.session.add(route)
+        db.session.flush()
+        for index, item in enumerate(data.get("activities") or []):
+            route.activities.append(_new_activity(item, index))
+    _notify(route.id, "created", actor)
+    return route
+
+
+def update_route(route_id, actor, data, version):
+    """Update the sections this user may edit now; unknown or foreign fields are ignored."""
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        sections = [s for s, fields in ROUTE_FIELDS_BY_SECTION.items() if set(fields) & set(data)]
+        if not sections:
+            raise InvalidInput("Нет полей, которые можно изменить")
+        for section in sections:
+            _require_section(route, actor, section)
+        fields = _clean_route_fields(data, [f for s in sections for f in ROUTE_FIELDS_BY_SECTION[s]])
+        merged_start = fields.get("period_start", route.period_start)
+        merged_end = fields.get("period_end", route.period_end)
+        if merged_start and merged_end and merged_end < merged_start:
+            raise InvalidInput("Окончание периода раньше его начала", details={"period_end": "order"})
+        for key, value in fields.items():
+            setattr(route, key, value)
+        _touch(route)
+    _notify(route.id, "edited", actor)
+    return route
+
+
+def _activity_fields(item, partial=False):
+    cleaned = {}
+    for key in ACTIVITY_FIELDS:
+        if key not in item:
+            continue
+        value = item[key]
+        if key == "stage":
+            if value not in {s.value for s in Stage}:
+                raise InvalidInput("Неизвестный этап маршрута", details={key: "choice"})
+        elif key == "direction":
+            if value not in {d.value for d in Direction}:
+                raise InvalidInput("Неизвестное направление деятельности", details={key: "choice"})
+        elif key == "deadline":
+            value = _parse_date(value, key)
+        else:
+            value = (value or "").strip()
+        cleaned[key] = value
+    if not partial:
+        for key in ("stage", "direction"):
+            if key not in cleaned:
+                raise InvalidInput("У мероприятия должны быть указаны этап и направление",
+                                   details={key: "required"})
+        if not cleaned.get("deficit") and not cleaned.get("tasks"):
+            raise InvalidInput("Укажите дефицит (задачу) или образовательные задачи мероприятия",
+                               details={"deficit": "required"})
+    return cleaned
+
+
+def _new_activity(item, position):
+    return Activity(position=position, **_activity_fields(item))
+
+
+def _get_activity(route, activity_id):
+    for activity in route.activities:
+        if activity.id == activity_id:
+            return activity
+    raise NotFound("Мероприятие не найдено")
+
+
+def add_activity(route_id, actor, item, version):
+    """Add a road-map activity to a draft."""
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        _require_section(route, actor, "activities")
+        position = max((a.position for a in route.activities), default=-1) + 1
+        activity = _new_activity(item, position)
+        route.activities.append(activity)
+        _touch(route)
+    _notify(route.id, "activity_added", actor)
+    return route, activity
+
+
+def update_activity(route_id, activity_id, actor, item, version):
+    """Change a road-map activity of a draft."""
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        activity = _get_activity(route, activity_id)
+        _require_section(route, actor, "activities")
+        for key, value in _activity_fields(item, partial=True).items():
+            setattr(activity, key, value)
+        _touch(route)
+    _notify(route.id, "activity_edited", actor)
+    return route, activity
+
+
+def delete_activity(route_id, activity_id, actor, version):
+    """Remove a road-map activity from a draft."""
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        activity = _get_activity(route, activity_id)
+        _require_section(route, actor, "activities")
+        route.activities.remove(activity)
+        _touch(route)
+    _notify(route.id, "activity_deleted", actor)
+    return route
+
+
+def record_activity_result(route_id, activity_id, actor, *, status, product="", product_url="",
+                           reason="", file=None, version=None):
+    """Record an activity as done (with its product) or not done (with a reason)."""
+    product, product_url, reason = (product or "").strip(), (product_url or "").strip(), (reason or "").strip()
+    if status == ActivityStatus.DONE.value:
+        if not product:
+            raise InvalidInput("Опишите продукт (результат) выполненного мероприятия",
+                               details={"product": "required"})
+        if product_url and not product_url.lower().startswith(("http://", "https://")):
+            raise InvalidInput("Ссылка должна начинаться с http:// или https://",
+                               details={"product_url": "url"})
+    elif status == ActivityStatus.NOT_DONE.value:
+        if not reason:
+            raise InvalidInput("Укажите причину невыполнения", details={"reason": "required"})
+    elif status != ActivityStatus.PLANNED.value:
+        raise InvalidInput("Неизвестный статус мероприятия", details={"status": "choice"})
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        activity = _get_activity(route, activity_id)
+        _require_section(route, actor, "results")
+        activity.status = status
+        activity.product = product if status == ActivityStatus.DONE.value else ""
+        activity.product_url = product_url if status == ActivityStatus.DONE.value else ""
+        activity.reason = reason if status == ActivityStatus.NOT_DONE.value else ""
+        activity.completed_at = utcnow() if status != ActivityStatus.PLANNED.value else None
+        if file is not None:
+            stored = StoredFile(uploaded_by_id=actor.id, **file)
+            db.session.add(stored)
+            activity.product_file = stored
+        elif status != ActivityStatus.DONE.value:
+            activity.product_file = None
+        _touch(route)
+    _notify(route.id, "activity_result", actor)
+    return route, activity
+
+
+# --- road-map corrections during implementation ---------------------------------------------------
+
+def roadmap_snapshot(route):
+    """Return the road map as plain data (kept with each approved correction)."""
+    return [
+        {
+            "id": a.id, "position": a.position, **{k: getattr(a, k) for k in ACTIVITY_FIELDS if k != "deadline"},
+            "deadline": a.deadline.isoformat() if a.deadline else None, "status": a.status,
+        }
+        for a in route.activities
+    ]
+
+
+def request_correction(route_id, actor, *, reason, action, activity_id=None, fields=None, version=None):
+    """Ask the curator to add, change or remove a road-map activity while the route is in progress."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Укажите, почему нужна корректировка", details={"reason": "required"})
+    if action not in {"add", "change", "remove"}:
+        raise InvalidInput("Неизвестный вид корректировки", details={"action": "choice"})
+    fields = fields or {}
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        _require_section(route, actor, "corrections")
+        if any(c.status == CorrectionStatus.PENDING.value for c in route.corrections):
+            raise TransitionNotAllowed("Предыдущая корректировка ещё ждёт решения куратора")
+        if action == "add":
+            clean = _activity_fields(fields)
+        else:
+            activity = _get_activity(route, int(activity_id or 0))
+            if activity.status != ActivityStatus.PLANNED.value:
+                raise TransitionNotAllowed("Выполненное мероприятие корректировать нельзя")
+            clean = _activity_fields(fields, partial=True) if action == "change" else {}
+            if action == "change" and not clean:
+                raise InvalidInput("Укажите, что изменить в мероприятии")
+        proposal = {"action": action, "activity_id": activity_id if action != "add" else None,
+                    "fields": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in clean.items()}}
+        correction = Correction(requested_by_id=actor.id, reason=reason, proposal=proposal)
+        route.corrections.append(correction)
+        route.events.append(RouteEvent(actor_id=actor.id, event="correction_requested",
+                                       from_state=route.state, to_state=route.state, comment=reason))
+        _touch(route)
+    _notify(route.id, "correction_requested", actor)
+    return route, correction
+
+
+def decide_correction(route_id, correction_id, actor, *, approve, comment="", version=None):
+    """Approve (apply, keeping the previous road map) or reject a pending correction."""
+    comment = (comment or "").strip()
+    if not approve and not comment:
+        raise InvalidInput("Укажите причину отклонения корректировки", details={"comment": "required"})
+    with _unit_of_work():
+        route = load_route(route_id, actor)
+        _check_version(route, version)
+        _require_section(route, actor, "correction_decisions")
+        correction = next((c for c in route.corrections if c.id == correction_id), None)
+        if correction is None:
+            raise NotFound("Корректировка не найдена")
+        if correction.status != CorrectionStatus.PENDING.value:
+            raise TransitionNotAllowed("По этой корректировке уже принято решение")
+        if approve:
+            correction.previous_roadmap = roadmap_snapshot(route)
+            _apply_proposal(route, correction.proposal)
+        correction.status = (CorrectionStatus.APPROVED if approve else CorrectionStatus.REJECTED).value
+        correction.decided_by_id = actor.id
+        correction.decided_at = utcnow()
+        correction.decision_comment = comment
+        route.events.append(RouteEvent(
+            actor_id=actor.id, event="correction_approved" if approve else "correction_rejected",
+            from_state=route.state, to_state=route.state, comment=comment))
+        _touch(route)
+    _notify(route.id, "correction_decided", actor)
+    return route, correction
+
+
+def _apply_proposal(route, proposal):
+    fields = dict(proposal.get("fields") or {})
+    if "deadline" in fields:
+        fields["deadline"] = _parse_date(fields["deadline"], "deadline")
+    if proposal["action"] == "add":
+        position = max((a.position for a in route.activities), default=-1) + 1
+        route.activities.append(Activity(position=position, **fields))
+        return
+    activity = _get_activity(route, int(proposal["activity_id"]))
+    if proposal["action"] == "remove":
+        route.activities.remove(activity)
+    else:
+        for key, value in fields.items():
+            setattr(activity, key, value)
