@@ -35,6 +35,9 @@ from models.route import (  # noqa: E402
     StateWriteError,
     allow_state_write,
 )
+from models.diagnostics import (  # noqa: E402
+    Diagnostic, DiagnosticImport, DiagnosticResult, MonitoringCampaign, ResourceCompetency, ResourceEntry,
+)
 
 __all__ = [
     "db", "login_manager", "Municipality", "School", "User", "Role", "ApiToken", "StoredFile",

@@ -92,6 +92,8 @@ class Route(db.Model):
     teacher_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     curator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
+    # The diagnostic the route was built from (counted in the monitoring indicator B2).
+    diagnostic_id: Mapped[int | None] = mapped_column(ForeignKey("diagnostics.id"), index=True)
     state: Mapped[str] = mapped_column(String(32), index=True)
     version: Mapped[int] = mapped_column(default=1)
     period_start: Mapped[date | None]

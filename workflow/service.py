@@ -228,7 +228,7 @@ def _require_section(route, actor, section):
         )
 
 
-def create_route(actor, teacher_id=None, data=None):
+def create_route(actor, teacher_id=None, data=None, *, diagnostic_id=None):
     """Draft a new route for the actor (teacher) or for a teacher the actor curates."""
     data = data or {}
     if teacher_id is None or teacher_id == actor.id:
@@ -241,7 +241,8 @@ def create_route(actor, teacher_id=None, data=None):
             raise NotPermitted("Можно создавать маршруты только для закреплённых за вами педагогов")
     fields = _clean_route_fields(data, ROUTE_FIELDS_BY_SECTION["draft"])
     with _unit_of_work():
-        route = Route(teacher_id=teacher.id, curator_id=teacher.curator_id, school_id=teacher.school_id)
+        route = Route(teacher_id=teacher.id, curator_id=teacher.curator_id, school_id=teacher.school_id,
+                      diagnostic_id=diagnostic_id)
         route.workplace = teacher.school.name if teacher.school else ""
         route.position = teacher.position or ""
         for key, value in fields.items():
