@@ -1,4 +1,5 @@
 """The route service: every change to a route goes through here, in one transaction each."""
+import logging
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -27,6 +28,7 @@ from workflow.states import (
 # Sent after a commit: route_changed(route_id, event=..., actor_id=...). Listeners run side
 # effects (documents, mail); they can never undo or half-do the change itself.
 route_changed = signal("route-changed")
+log = logging.getLogger(__name__)
 
 GENERAL_FIELDS = ["workplace", "education", "position", "subject", "experience_years",
                   "qualification_category", "attestation_date"]
@@ -99,7 +101,15 @@ def _unit_of_work():
 
 
 def _notify(route_id, event, actor):
-    route_changed.send(route_id, event=event, actor_id=actor.id)
+    """Run the after-commit listeners; a failing one is logged and cannot undo or fail the change."""
+    for receiver in route_changed.receivers_for(route_id):
+        try:
+            receiver(route_id, event=event, actor_id=actor.id)
+        except Exception:
+            # The change is committed: report the side effect's failure, keep the session usable.
+            db.session.rollback()
+            log.exception("route_changed listener %s failed: route %s, event %s",
+                          getattr(receiver, "__qualname__", receiver), route_id, event)
 
 
 def _touch(route):
