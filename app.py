@@ -46,6 +46,8 @@ def create_app(test_config=None):
 
     from views import register_blueprints
     register_blueprints(app)
+    from views import http_security
+    http_security.init_app(app)
     _register_error_handlers(app)
 
     from commands import register_commands

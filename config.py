@@ -46,6 +46,8 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE")
     PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
+    # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+    PROXY_COUNT = int(os.environ.get("PROXY_COUNT", 0))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BOOTSTRAP_SERVE_LOCAL = True
     PAGE_SIZE = 50

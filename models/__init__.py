@@ -23,6 +23,7 @@ login_manager = LoginManager()
 from models.org import Municipality, School  # noqa: E402
 from models.user import ApiToken, Role, User  # noqa: E402
 from models.files import StoredFile  # noqa: E402
+from models.security import LoginAttempt  # noqa: E402
 from models.route import (  # noqa: E402
     Activity,
     ActivityStatus,

@@ -4,6 +4,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -45,6 +46,13 @@ def app(database_url, tmp_path):
         "TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
+
+    @app.before_request
+    def _load_user_per_request():
+        # Requests share the fixture's app context (and so `g`); drop Flask-Login's cached user so
+        # each request loads it from its cookies, as in production (ended sessions stay ended).
+        g.pop("_login_user", None)
+
     with app.app_context():
         db.create_all()
         yield app

@@ -1,14 +1,14 @@
 """Sign in and sign out."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired
 
 from models import db
-from workflow import accounts
+from workflow import security
 
 bp = Blueprint("auth", __name__)
 
@@ -39,9 +39,16 @@ def login():
         return redirect(url_for("web.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.login.data, form.password.data)
+        try:
+            user = security.attempt_login(form.login.data, form.password.data, request.remote_addr)
+        except security.TooManyAttempts as exc:
+            flash(exc.message, "danger")
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         if user is None:
-            flash("Неверный логин или пароль.", "danger")
+            # The same answer for an unknown login, a wrong password and a deactivated account.
+            flash(security.BAD_CREDENTIALS_MESSAGE, "danger")
         else:
             # A fresh session on sign-in: nothing of the anonymous session carries over.
             session.clear()
@@ -53,8 +60,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    # Rotating the nonce also invalidates this user's remember-me cookies on every device.
     current_user.rotate_sessions()
     db.session.commit()
+    security.log_logout(current_user, request.remote_addr)
     logout_user()
     session.clear()
     flash("Вы вышли из системы.", "info")
