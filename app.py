@@ -155,6 +155,10 @@ def _register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):
+        if request.path.startswith("/api/"):
+            # Unknown API URLs and wrong methods: the API's own JSON ({"error", "message"}).
+            from views.api.errors import handle_http_exception
+            return handle_http_exception(exc)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, HTTP_MESSAGES.get(exc.code, exc.description or code))
 

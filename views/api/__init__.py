@@ -1,0 +1,97 @@
+"""The JSON API under /api/v1, documented by an OpenAPI document generated from the code.
+
+To add a group of endpoints:
+
+1. create a module ``views/api/<name>.py`` with
+   ``blp = api_blueprint("api_<name>", __name__, description="...")`` and views on it
+   (``@blp.route("/<name>/...")``, ``@blp.arguments(Schema)``, ``@blp.response(200, Schema)``);
+2. add ``"views.api.<name>"`` to ``BLUEPRINT_MODULES`` below.
+
+Every view of such a blueprint requires ``Authorization: Bearer <token>`` unless decorated with
+``@public``; inside a view ``current_api_user()`` (views.api.auth) returns the caller. Errors of any
+kind are answered as ``{"error": code, "message": text}`` by views.api.errors.
+"""
+import importlib
+from http import HTTPStatus
+
+from flask_smorest import Api, Blueprint
+
+API_PREFIX = "/api/v1"
+BEARER_SCHEME = "bearerAuth"
+
+# One line per group of endpoints; each module exposes `blp` made by api_blueprint().
+BLUEPRINT_MODULES = [
+    "views.api.tokens",
+    "views.api.routes",
+]
+
+
+class IomApi(Api):
+    """flask-smorest's Api with the project's error format and no app-wide error handler."""
+
+    def __init__(self, *args, **kwargs):
+        from views.api.schemas import ErrorSchema
+        self.ERROR_SCHEMA = ErrorSchema
+        super().__init__(*args, **kwargs)
+
+    def _register_error_handlers(self):
+        # Api would answer every HTTPException of the whole app with its own JSON, web pages
+        # included; the API blueprints carry their own handlers (views.api.errors) instead.
+        pass
+
+
+api = IomApi(spec_kwargs={
+    "security": [{BEARER_SCHEME: []}],
+    "info": {"description": "JSON API индивидуальных образовательных маршрутов (ИОМ) педагогов. "
+                            "Токен: POST /api/v1/tokens; далее заголовок Authorization: Bearer <token>. "
+                            "Ошибки: {\"error\": код, \"message\": текст}."},
+})
+
+
+def api_blueprint(name, import_name, *, description="", url_prefix=""):
+    """Create a blueprint of the API: mounted under /api/v1, token-protected, JSON errors."""
+    from views.api import auth, errors
+    blp = Blueprint(name, import_name, url_prefix=API_PREFIX + url_prefix, description=description)
+    blp.before_request(auth.require_token_unless_public)
+    errors.register_handlers(blp)
+    blp.iom_api_blueprint = True
+    return blp
+
+
+def public(view):
+    """Mark an API view as callable without a token (and document it so); put it under @blp.route."""
+    view = Blueprint.doc(security=[])(view)
+    view._api_public = True
+    return view
+
+
+def error_responses(blp, *codes):
+    """Document the error statuses a view can answer with (schema: ErrorSchema)."""
+    def decorator(view):
+        for code in codes:
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+    return decorator
+
+
+def init_api(app):
+    """Bind the Api to the app, register every API blueprint and exempt them from CSRF."""
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        BEARER_SCHEME, {"type": "http", "scheme": "bearer",
+                        "description": "Токен из POST /api/v1/tokens"})
+    csrf = app.extensions.get("csrf")
+    for module_name in BLUEPRINT_MODULES:
+        blp = importlib.import_module(module_name).blp
+        if not getattr(blp, "iom_api_blueprint", False):
+            raise RuntimeError(f"{module_name}.blp must be created with views.api.api_blueprint()")
+        api.register_blueprint(blp)
+        if csrf is not None:
+            # The API authenticates by bearer token only and never reads the session cookie,
+            # so a cross-site form cannot act through it.
+            csrf.exempt(blp)
+    return api
+
+
+__all__ = ["API_PREFIX", "BLUEPRINT_MODULES", "api", "api_blueprint", "error_responses", "init_api",
+           "public"]

@@ -1,0 +1,439 @@
+"""Marshmallow schemas of the API: what it accepts (strict: unknown fields are rejected) and answers."""
+from datetime import timezone
+
+import marshmallow as ma
+from marshmallow import RAISE, ValidationError, fields, validate, validates_schema
+
+from models import ActivityStatus, Direction, Stage
+from workflow.states import STATE_LABELS, STATES, TRIGGERS
+
+MAX_ID = 2**31 - 1
+MAX_TEXT = 20000
+
+# Russian messages for the validation errors integrators see in "details".
+_COMMON_MESSAGES = {
+    "required": "Обязательное поле.",
+    "null": "Поле не может быть null.",
+    "validator_failed": "Недопустимое значение.",
+}
+_TYPE_MESSAGES = {
+    fields.String: {"invalid": "Ожидается строка.", "invalid_utf8": "Строка не в кодировке UTF-8."},
+    fields.Number: {"invalid": "Ожидается число.", "too_large": "Слишком большое число."},
+    fields.Integer: {"invalid": "Ожидается целое число."},
+    fields.Boolean: {"invalid": "Ожидается true или false."},
+    fields.Date: {"invalid": "Ожидается дата в формате ГГГГ-ММ-ДД.",
+                  "format": "Ожидается дата в формате ГГГГ-ММ-ДД."},
+    fields.DateTime: {"invalid": "Ожидается дата и время в формате ISO 8601."},
+    fields.Nested: {"type": "Ожидается объект."},
+    fields.List: {"invalid": "Ожидается список."},
+    fields.Mapping: {"invalid": "Ожидается объект."},
+}
+
+
+def _russify(field):
+    messages = dict(_COMMON_MESSAGES)
+    for cls in reversed(type(field).__mro__):
+        messages.update(_TYPE_MESSAGES.get(cls, {}))
+    field.error_messages = {**field.error_messages, **messages}
+    inner = getattr(field, "inner", None)
+    if isinstance(inner, fields.Field):
+        _russify(inner)
+
+
+class ApiSchema(ma.Schema):
+    """Base schema: unknown fields are an error, messages are in Russian."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "Неизвестное или недоступное для изменения поле.",
+                      "type": "Ожидается объект JSON."}
+
+    def on_bind_field(self, field_name, field_obj):
+        _russify(field_obj)
+
+
+class Text(fields.String):
+    """A string that PostgreSQL can store: no NUL characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise ValidationError("Недопустимый символ NUL в строке.")
+        return value
+
+
+class UtcDateTime(fields.DateTime):
+    """A stored naive UTC datetime, answered as ISO 8601 with the +00:00 offset."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def _text(max_length=MAX_TEXT, **kwargs):
+    return Text(validate=validate.Length(max=max_length, error=f"Не длиннее {max_length} символов."),
+                **kwargs)
+
+
+def _choice(values, **kwargs):
+    values = list(values)
+    return Text(validate=validate.OneOf(values, error="Допустимые значения: " + ", ".join(values) + "."),
+                **kwargs)
+
+
+def _id(**kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."),
+                          **kwargs)
+
+
+def _version(**kwargs):
+    return fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверная версия."),
+        metadata={"description": "Текущая версия маршрута (поле version); устаревшая даёт 409 stale_version"},
+        **kwargs)
+
+
+STAGES = [s.value for s in Stage]
+DIRECTIONS = [d.value for d in Direction]
+ACTIVITY_STATUSES = [s.value for s in ActivityStatus]
+
+
+# --- errors and tokens --------------------------------------------------------------------------
+
+class ErrorSchema(ApiSchema):
+    error = fields.String(required=True, metadata={"description": "Код ошибки, например stale_version"})
+    message = fields.String(required=True, metadata={"description": "Сообщение для человека (по-русски)"})
+    details = fields.Raw(metadata={"description": "Подробности, например ошибки полей"})
+
+
+class TokenRequestSchema(ApiSchema):
+    login = _text(80, required=True)
+    password = _text(512, required=True)
+
+
+class TokenSchema(ApiSchema):
+    token = fields.String(required=True, metadata={"description": "Показывается один раз"})
+    expires_at = UtcDateTime(required=True)
+
+
+# --- what the API answers -------------------------------------------------------------------------
+
+class SchoolRefSchema(ApiSchema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class UserRefSchema(ApiSchema):
+    id = fields.Integer()
+    login = fields.String()
+    full_name = fields.String()
+    school = fields.Nested(SchoolRefSchema, allow_none=True)
+
+
+class ActorSchema(ApiSchema):
+    id = fields.Integer()
+    login = fields.String()
+    full_name = fields.String()
+
+
+class GeneralInfoSchema(ApiSchema):
+    """Section 1: general information about the teacher."""
+
+    workplace = fields.String()
+    education = fields.String()
+    position = fields.String()
+    subject = fields.String()
+    experience_years = fields.Integer(allow_none=True)
+    qualification_category = fields.String()
+    attestation_date = fields.Date(allow_none=True)
+
+
+class ActivitySchema(ApiSchema):
+    """Section 3: one row of the road map."""
+
+    id = fields.Integer()
+    position = fields.Integer()
+    stage = fields.String(metadata={"enum": STAGES})
+    direction = fields.String(metadata={"enum": DIRECTIONS})
+    deficit = fields.String()
+    tasks = fields.String()
+    forms = fields.String()
+    deadline = fields.Date(allow_none=True)
+    result_form = fields.String()
+    status = fields.String(metadata={"enum": ACTIVITY_STATUSES})
+    product = fields.String()
+    product_url = fields.String()
+    reason = fields.String()
+    completed_at = UtcDateTime(allow_none=True)
+
+
+class HistoryEventSchema(ApiSchema):
+    id = fields.Integer()
+    event = fields.String(metadata={"description": "Триггер перехода или correction_requested/approved/rejected"})
+    trigger = fields.Method("get_trigger", allow_none=True,
+                            metadata={"description": "Триггер, если событие — переход; иначе null"})
+    from_state = fields.String()
+    to_state = fields.String()
+    actor = fields.Nested(ActorSchema, allow_none=True)
+    comment = fields.String()
+    created_at = UtcDateTime()
+
+    def get_trigger(self, obj):
+        return obj.event if obj.event in TRIGGERS else None
+
+
+class AvailabilitySchema(ApiSchema):
+    trigger = fields.String()
+    label = fields.String()
+    allowed = fields.Boolean()
+    reason = fields.String(allow_none=True, metadata={"description": "Почему недоступно (null, если доступно)"})
+    comment_required = fields.Boolean()
+
+
+class CorrectionSchema(ApiSchema):
+    id = fields.Integer()
+    status = fields.String(metadata={"enum": ["pending", "approved", "rejected"]})
+    reason = fields.String()
+    proposal = fields.Dict(metadata={"description": '{"action": "add"|"change"|"remove", "activity_id", "fields"}'})
+    previous_roadmap = fields.List(fields.Dict(), allow_none=True,
+                                   metadata={"description": "Дорожная карта до применения корректировки"})
+    requested_by = fields.Nested(ActorSchema)
+    decided_by = fields.Nested(ActorSchema, allow_none=True)
+    decision_comment = fields.String()
+    created_at = UtcDateTime()
+    decided_at = UtcDateTime(allow_none=True)
+
+
+class RouteSchema(ApiSchema):
+    """A route with its five sections, history and the caller's allowed transitions."""
+
+    id = fields.Integer()
+    state = fields.String(metadata={"enum": STATES})
+    state_label = fields.Method("get_state_label")
+    version = fields.Integer()
+    teacher = fields.Nested(UserRefSchema)
+    curator = fields.Nested(UserRefSchema, allow_none=True)
+    school = fields.Nested(SchoolRefSchema, allow_none=True)
+    period_start = fields.Date(allow_none=True)
+    period_end = fields.Date(allow_none=True)
+    general_info = fields.Nested(GeneralInfoSchema)
+    request = fields.String()
+    activities = fields.List(fields.Nested(ActivitySchema))
+    reflection = fields.String()
+    recommendations = fields.String()
+    history = fields.List(fields.Nested(HistoryEventSchema))
+    allowed_transitions = fields.List(fields.Nested(AvailabilitySchema))
+    corrections = fields.List(fields.Nested(CorrectionSchema))
+    review_requested_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+    def get_state_label(self, obj):
+        return STATE_LABELS.get(obj.state, obj.state)
+
+
+class RouteSummarySchema(ApiSchema):
+    """A route as listed: no sections, history or transitions."""
+
+    id = fields.Integer()
+    state = fields.String(metadata={"enum": STATES})
+    version = fields.Integer()
+    teacher = fields.Nested(UserRefSchema)
+    curator = fields.Nested(UserRefSchema, allow_none=True)
+    school = fields.Nested(SchoolRefSchema, allow_none=True)
+    period_start = fields.Date(allow_none=True)
+    period_end = fields.Date(allow_none=True)
+    review_requested_at = UtcDateTime(allow_none=True)
+    overdue_activities = fields.Integer(metadata={"description": "Просроченные незавершённые мероприятия"})
+    updated_at = UtcDateTime()
+
+
+class PageSchema(ApiSchema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+class RouteListSchema(PageSchema):
+    items = fields.List(fields.Nested(RouteSummarySchema))
+
+
+class ActivityListSchema(ApiSchema):
+    route_id = fields.Integer()
+    version = fields.Integer(metadata={"description": "Версия маршрута"})
+    items = fields.List(fields.Nested(ActivitySchema))
+
+
+class CorrectionListSchema(ApiSchema):
+    route_id = fields.Integer()
+    version = fields.Integer(metadata={"description": "Версия маршрута"})
+    items = fields.List(fields.Nested(CorrectionSchema))
+
+
+# --- what the API accepts -------------------------------------------------------------------------
+
+class PaginationQuerySchema(ApiSchema):
+    """Page and page size; reuse for any paginated list."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_ID, error="Не меньше 1."))
+    per_page = fields.Integer(load_default=50,
+                              validate=validate.Range(min=1, max=200, error="От 1 до 200."))
+
+
+class RouteListQuerySchema(PaginationQuerySchema):
+    state = _choice(STATES)
+    school_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."))
+    teacher_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."))
+
+
+class GeneralInfoInSchema(ApiSchema):
+    workplace = _text(300)
+    education = _text(500)
+    position = _text(200)
+    subject = _text(200)
+    experience_years = fields.Integer(strict=True, allow_none=True,
+                                      validate=validate.Range(min=0, max=80, error="От 0 до 80 лет."))
+    qualification_category = _text(120)
+    attestation_date = fields.Date(allow_none=True)
+
+
+class ActivityFieldsSchema(ApiSchema):
+    """Some fields of an activity (a change)."""
+
+    stage = _choice(STAGES)
+    direction = _choice(DIRECTIONS)
+    deficit = _text()
+    tasks = _text()
+    forms = _text()
+    deadline = fields.Date(allow_none=True)
+    result_form = _text()
+
+
+class ActivityInSchema(ActivityFieldsSchema):
+    """A new road-map activity: stage and direction are required."""
+
+    stage = _choice(STAGES, required=True)
+    direction = _choice(DIRECTIONS, required=True)
+
+
+class RouteCreateSchema(ApiSchema):
+    teacher_id = _id(metadata={"description": "Куратор или администратор: педагог, для которого маршрут; "
+                                              "педагог не передаёт (маршрут — для себя)"})
+    from_diagnostic = fields.Boolean(load_default=False,
+                                     metadata={"description": "Построить маршрут по результатам диагностики"})
+    period_start = fields.Date(allow_none=True)
+    period_end = fields.Date(allow_none=True)
+    general_info = fields.Nested(GeneralInfoInSchema)
+    request = _text()
+    activities = fields.List(fields.Nested(ActivityInSchema),
+                             validate=validate.Length(max=200, error="Не больше 200 мероприятий."))
+
+
+class RoutePatchSchema(ApiSchema):
+    version = _version()
+    period_start = fields.Date(allow_none=True)
+    period_end = fields.Date(allow_none=True)
+    general_info = fields.Nested(GeneralInfoInSchema)
+    request = _text()
+    reflection = _text()
+    recommendations = _text()
+
+
+class ActivityCreateSchema(ActivityInSchema):
+    version = _version()
+
+
+RESULT_FIELDS = ("status", "product", "product_url", "reason")
+
+
+class ActivityResultSchema(ApiSchema):
+    """The result of an activity: done with its product, or not done with a reason."""
+
+    version = _version()
+    status = _choice(ACTIVITY_STATUSES, required=True)
+    product = _text()
+    product_url = _text(1000)
+    reason = _text()
+
+
+class ActivityPatchSchema(ActivityFieldsSchema):
+    """Either planned fields (draft) or the result fields (in progress), not both."""
+
+    version = _version()
+    status = _choice(ACTIVITY_STATUSES)
+    product = _text()
+    product_url = _text(1000)
+    reason = _text()
+
+    @validates_schema
+    def _one_kind(self, data, **kwargs):
+        result = [k for k in RESULT_FIELDS if k in data]
+        planned = [k for k in data if k not in RESULT_FIELDS and k != "version"]
+        if result and planned:
+            raise ValidationError("Нельзя в одном запросе менять план мероприятия и отмечать его результат.")
+        if result and "status" not in data:
+            raise ValidationError("Укажите status (done или not_done).", "status")
+        if not result and not planned:
+            raise ValidationError("Нет полей для изменения.")
+
+
+class VersionQuerySchema(ApiSchema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверная версия."),
+                             metadata={"description": "Текущая версия маршрута"})
+
+
+class TransitionSchema(ApiSchema):
+    trigger = _choice(TRIGGERS, required=True)
+    comment = _text(load_default="")
+    version = _version()
+
+
+class CorrectionCreateSchema(ApiSchema):
+    version = _version()
+    reason = _text(required=True)
+    action = _choice(["add", "change", "remove"], required=True)
+    activity_id = _id()
+    fields_ = fields.Nested(ActivityFieldsSchema, data_key="fields", attribute="fields")
+
+    @validates_schema
+    def _activity_for_change(self, data, **kwargs):
+        if data.get("action") in {"change", "remove"} and not data.get("activity_id"):
+            raise ValidationError("Для change и remove укажите activity_id.", "activity_id")
+        if data.get("action") == "add" and data.get("activity_id"):
+            raise ValidationError("Для add activity_id не указывается.", "activity_id")
+
+
+class CorrectionDecisionSchema(ApiSchema):
+    approve = fields.Boolean(required=True)
+    comment = _text(load_default="")
+    version = _version()
+
+
+# --- presenting a route ---------------------------------------------------------------------------
+
+class RouteView:
+    """A route as RouteSchema dumps it, for one user (their allowed transitions)."""
+
+    def __init__(self, route, availability):
+        self._route = route
+        self.allowed_transitions = availability
+
+    def __getattr__(self, name):
+        return getattr(self._route, name)
+
+    @property
+    def general_info(self):
+        return self._route
+
+    @property
+    def history(self):
+        return self._route.events
