@@ -106,6 +106,8 @@ def seed_demo(if_empty):
 
 
 def register_commands(app):
+    from diagnostics_cli import diagnostics_cli
+    app.cli.add_command(diagnostics_cli)
     app.cli.add_command(schools_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(init_db)

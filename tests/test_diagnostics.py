@@ -399,3 +399,35 @@ def test_upload_is_kept_for_its_uploader_only(people):
     with pytest.raises(Exception):
         diagnostics.load_upload(stored.id, people.other_curator)
     assert db.session.get(StoredFile, stored.id).sha256
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def test_cli_import_dry_run_then_import(app, people, tmp_path):
+    runner = app.test_cli_runner()
+    path = DATA / "results_cp1251_semicolon.csv"
+    result = runner.invoke(args=["diagnostics", "import", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "ничего не импортировано" in result.output and "строк 8" in result.output
+    assert counts() == (0, 0, 0)
+    result = runner.invoke(args=["diagnostics", "import", str(path)])
+    assert result.exit_code == 0 and "новых 8" in result.output
+    again = runner.invoke(args=["diagnostics", "import", str(path)])
+    assert again.exit_code == 0 and "без изменений 8" in again.output
+    assert stored_rows() == normalized(EXPECTED)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "не найден"),
+    (b"", "Файл пуст"),
+    ((HEADER + GOOD + GOOD).encode(), "строка 3, столбец «Компетенция»: Повторяющаяся строка"),
+])
+def test_cli_errors_are_one_line_without_traceback(app, people, tmp_path, content, expected):
+    path = tmp_path / "results.csv"
+    if content is not None:
+        path.write_bytes(content)
+    result = app.test_cli_runner().invoke(args=["diagnostics", "import", str(path)])
+    assert result.exit_code != 0
+    assert expected in result.output and "Traceback" not in result.output
+    assert all(line.startswith(("Ошибка:", "Файл не импортирован")) for line in result.output.splitlines())
+    assert counts() == (0, 0, 0)
