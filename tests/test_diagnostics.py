@@ -146,6 +146,21 @@ def _zip_bomb():
     return buffer.getvalue()
 
 
+def _xml_bomb():
+    """A real workbook whose workbook.xml declares entities (billion laughs)."""
+    source = zipfile.ZipFile(io.BytesIO((DATA / "results.xlsx").read_bytes()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == "xl/workbook.xml":
+                body = content.decode().split("?>", 1)[-1]
+                content = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                           '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>' + body).encode()
+            archive.writestr(info.filename, content)
+    return buffer.getvalue()
+
+
 def _docx_like():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -167,6 +182,7 @@ BAD_FILES = {
     "docx": (_docx_like(), None, None, "не является таблицей"),
     "broken zip": (b"PK\x03\x04garbage", None, None, "не является таблицей"),
     "zip bomb": (_zip_bomb(), None, None, "после распаковки слишком велик"),
+    "xml bomb": (_xml_bomb(), None, None, "XML"),
     "missing column": ("ФИО;Школа;Диагностика;Дата;Балл\r\nИванова Анна Петровна;СОШ № 1;Д;15.09.2022;4\r\n".encode(),
                        1, "Компетенция", "Нет обязательного столбца «Компетенция»"),
     "no score or deficit": ("ФИО;Школа;Диагностика;Дата;Компетенция\r\nИ;СОШ № 1;Д;15.09.2022;К\r\n".encode(),

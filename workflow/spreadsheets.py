@@ -7,7 +7,6 @@ zip bomb is rejected before any XML is parsed.
 import csv
 import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 import openpyxl
 
 from workflow.errors import InvalidInput
+from workflow.upload_checks import UnsafeFile, check_package_xml, safe_zip
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
@@ -167,23 +167,25 @@ def _fill(table, numbered_rows):
 
 
 def _check_archive(data):
-    """Reject archives that are not workbooks or would unpack too large, before parsing any XML."""
+    """Reject archives that are not workbooks, would unpack too large or hold XML bombs, before parsing."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        raise ImportFailed([error(None, None, NOT_A_TABLE)]) from None
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise ImportFailed([error(None, None, "Файл XLSX содержит слишком много частей")])
-    unpacked = sum(info.file_size for info in infos)
-    ratio_exceeded = any(info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1)
-                         for info in infos)
-    if unpacked > MAX_UNPACKED_BYTES or ratio_exceeded:
-        raise ImportFailed([error(None, None, "Файл XLSX после распаковки слишком велик "
-                                              f"(больше {MAX_UNPACKED_BYTES // (1024 * 1024)} МБ): не импортирован")])
-    names = {info.filename for info in infos}
-    if "xl/workbook.xml" not in names:
-        raise ImportFailed([error(None, None, NOT_A_TABLE)])
+        archive = safe_zip(data, max_unpacked=MAX_UNPACKED_BYTES, max_ratio=MAX_RATIO, max_entries=MAX_ZIP_MEMBERS)
+    except UnsafeFile as exc:
+        reason = (exc.details or {}).get("file")
+        if reason in {"unpacked_size", "ratio"}:
+            raise ImportFailed([error(None, None, "Файл XLSX после распаковки слишком велик "
+                                                  f"(больше {MAX_UNPACKED_BYTES // (1024 * 1024)} МБ): "
+                                                  "не импортирован")]) from None
+        if reason == "damaged":
+            raise ImportFailed([error(None, None, NOT_A_TABLE)]) from None
+        raise ImportFailed([error(None, None, exc.message)]) from None
+    with archive:
+        if "xl/workbook.xml" not in set(archive.namelist()):
+            raise ImportFailed([error(None, None, NOT_A_TABLE)])
+        try:
+            check_package_xml(archive)
+        except UnsafeFile as exc:
+            raise ImportFailed([error(None, None, exc.message)]) from None
 
 
 def _read_xlsx(data):
