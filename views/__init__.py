@@ -5,5 +5,7 @@ def register_blueprints(app):
     from views import auth, web
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
+    from views import exports
+    app.register_blueprint(exports.bp)
     from views.api import init_api
     init_api(app)
