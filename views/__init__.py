@@ -2,9 +2,10 @@
 
 
 def register_blueprints(app):
-    from views import auth, web
+    from views import admin, auth, web
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(admin.bp)
     from views import exports
     app.register_blueprint(exports.bp)
     from views.api import init_api

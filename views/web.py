@@ -1,17 +1,659 @@
-"""Route pages for teachers, curators, school heads and the department head."""
-from flask import Blueprint, redirect, url_for
-from flask_login import login_required
+"""Route pages for teachers, curators, school heads and the department head.
+
+Thin views: parse the form, call workflow, render or redirect. A form that the
+service refuses (bad input, stale version, action not allowed now) is shown again
+with the user's input and a Russian message, under the service error's status.
+"""
+import io
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for,
+)
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from wtforms.fields.choices import SelectChoice
+from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from models import Role, User, db
+from models.route import ACTIVITY_STATUS_LABELS, DIRECTION_LABELS, STAGE_LABELS, Direction, Stage
+from models.user import ROLE_LABELS
+from workflow import permissions, queries, service, uploads
+from workflow.errors import (
+    STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
+)
+from workflow.states import STATE_LABELS, STATES, TRANSITIONS_BY_TRIGGER
 
 bp = Blueprint("web", __name__)
 
+# Service errors a form answers by showing itself again; NotFound/NotPermitted go to the error page.
+RECOVERABLE = (InvalidInput, StaleVersion, TransitionNotAllowed, Conflict)
+
+STAGES = [s.value for s in Stage]
+STAGE_TITLES = {k.value: v for k, v in STAGE_LABELS.items()}
+DIRECTION_TITLES = {k.value: v for k, v in DIRECTION_LABELS.items()}
+ACTIVITY_STATUS_TITLES = {k.value: v for k, v in ACTIVITY_STATUS_LABELS.items()}
+ROLE_TITLES = {k.value: v for k, v in ROLE_LABELS.items()}
+STATE_BADGES = {"drafted": "secondary", "curator_approved": "info", "in_progress": "primary",
+                "reflected": "warning", "closed": "success"}
+CORRECTION_ACTIONS = {"add": "Добавить мероприятие", "change": "Изменить мероприятие",
+                      "remove": "Исключить мероприятие"}
+CORRECTION_STATUS_TITLES = {"pending": "Ожидает решения куратора", "approved": "Утверждена",
+                            "rejected": "Отклонена"}
+ACTIVITY_FIELD_TITLES = {"stage": "Этап", "direction": "Направление", "deficit": "Дефицит / задача",
+                         "tasks": "Образовательные задачи", "forms": "Формы работы", "deadline": "Срок",
+                         "result_form": "Форма предъявления результата"}
+STALE_HINT = ("Ваши данные остались в форме и ещё не сохранены. Откройте маршрут в новой вкладке, сверьтесь "
+              "с изменениями и нажмите «Сохранить» ещё раз.")
+
+HOME_ENDPOINTS = {
+    Role.TEACHER.value: "web.routes",
+    Role.CURATOR.value: "web.queue",
+    Role.SCHOOL_HEAD.value: "web.routes",
+    Role.DEPARTMENT_HEAD.value: "web.routes",
+    Role.ADMIN.value: "admin.users",
+}
+
+
+# --- presentation helpers -----------------------------------------------------------------------
+
+def _local(value):
+    zone = current_app.config.get("DISPLAY_TIMEZONE", "Europe/Moscow")
+    return value.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+
+
+@bp.app_template_filter("ru_date")
+def ru_date(value):
+    """Format a date (or a stored UTC datetime) as дд.мм.гггг."""
+    if not value:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value)
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime("%d.%m.%Y")
+
+
+@bp.app_template_filter("ru_datetime")
+def ru_datetime(value):
+    """Format a stored UTC datetime as дд.мм.гггг чч:мм in the district's time zone."""
+    if not value:
+        return ""
+    return _local(value).strftime("%d.%m.%Y %H:%M")
+
+
+@bp.app_template_filter("days_ru")
+def days_ru(number):
+    """Return "N день/дня/дней" with the right Russian plural."""
+    number = int(number or 0)
+    tail = number % 100
+    if 11 <= tail <= 14:
+        word = "дней"
+    else:
+        word = {1: "день", 2: "дня", 3: "дня", 4: "дня"}.get(number % 10, "дней")
+    return f"{number} {word}"
+
+
+@bp.app_context_processor
+def _labels():
+    return {
+        "STATE_LABELS": STATE_LABELS, "STATE_BADGES": STATE_BADGES, "STAGE_TITLES": STAGE_TITLES,
+        "DIRECTION_TITLES": DIRECTION_TITLES, "ACTIVITY_STATUS_TITLES": ACTIVITY_STATUS_TITLES,
+        "EVENT_LABELS": queries.EVENT_LABELS, "ROLE_TITLES": ROLE_TITLES, "STAGES": STAGES,
+    }
+
+
+def _int_arg(name, default=None):
+    try:
+        value = int(request.args.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _page_size():
+    return current_app.config.get("PAGE_SIZE", 50)
+
+
+def _form_version(form):
+    """Return the route version a form carries; a form without one cannot be checked for staleness."""
+    raw = (form.version.data or "").strip()
+    if not raw.isdigit():
+        raise InvalidInput("В форме нет версии маршрута. Обновите страницу и повторите.")
+    return int(raw)
+
+
+def _fail_form(form, exc, route_id):
+    """Put a service error on the form: field errors from details, a fresh version after a stale edit."""
+    message = exc.message
+    if isinstance(exc, StaleVersion):
+        message = f"{STALE_MESSAGE} {STALE_HINT}"
+        fresh = service.load_route(route_id, current_user, full=False)
+        form.version.data = str(fresh.version)
+    for field in (exc.details or {}):
+        if field in form:
+            form[field].errors = list(form[field].errors or []) + [exc.message]
+    return message
+
+
+def _activity(route, activity_id):
+    for activity in route.activities:
+        if activity.id == activity_id:
+            return activity
+    raise NotFound("Мероприятие не найдено")
+
+
+@bp.app_template_global()
+def page_url(number, param="page"):
+    """Return the current page's URL with another page number, keeping the filters."""
+    args = {**request.view_args, **request.args.to_dict(), param: number}
+    return url_for(request.endpoint, **args)
+
+
+def _require_section(route, section):
+    """Refuse a page of a section the user may not edit now (403 without a role, else 409)."""
+    if section not in service.editable_sections(route, current_user):
+        if not permissions.relations(route, current_user):
+            raise NotPermitted("Недостаточно прав для изменения этого маршрута")
+        raise TransitionNotAllowed(
+            f"Этот раздел нельзя изменить в состоянии «{STATE_LABELS[route.state]}» или вашей ролью")
+
+
+# --- forms ----------------------------------------------------------------------------------------
+
+def _date_field(label):
+    return StringField(label, validators=[Optional()], render_kw={"type": "date"})
+
+
+class VersionedForm(FlaskForm):
+    version = HiddenField()
+
+
+class DraftForm(VersionedForm):
+    period_start = _date_field("Начало периода реализации")
+    period_end = _date_field("Окончание периода реализации")
+    workplace = StringField("Место работы (образовательная организация)",
+                            validators=[Length(max=300, message="Не длиннее 300 символов")])
+    education = TextAreaField("Образование (что и когда окончил)",
+                              validators=[Length(max=500, message="Не длиннее 500 символов")],
+                              render_kw={"rows": 2})
+    position = StringField("Должность", validators=[Length(max=200, message="Не длиннее 200 символов")])
+    subject = StringField("Преподаваемый предмет", validators=[Length(max=200, message="Не длиннее 200 символов")])
+    experience_years = StringField("Педагогический стаж, лет",
+                                   render_kw={"type": "number", "min": 0, "max": 80, "step": 1})
+    qualification_category = StringField("Квалификационная категория",
+                                         validators=[Length(max=120, message="Не длиннее 120 символов")])
+    attestation_date = _date_field("Дата последней аттестации")
+    request = TextAreaField("Профессиональный запрос / затруднение / область затруднений",
+                            render_kw={"rows": 5})
+    submit = SubmitField("Сохранить")
+
+
+class ActivityForm(VersionedForm):
+    stage = SelectField("Этап", choices=[SelectChoice(k, v) for k, v in STAGE_TITLES.items()], validate_choice=False)
+    direction = SelectField("Направление деятельности", choices=[SelectChoice(k, v) for k, v in DIRECTION_TITLES.items()],
+                            validate_choice=False)
+    deficit = TextAreaField("Профессиональный дефицит / задача на период", render_kw={"rows": 2})
+    tasks = TextAreaField("Образовательные задачи", render_kw={"rows": 2})
+    forms = TextAreaField("Формы работы / взаимодействия", render_kw={"rows": 2})
+    deadline = _date_field("Срок")
+    result_form = TextAreaField("Форма предъявления результата", render_kw={"rows": 2})
+    submit = SubmitField("Сохранить")
+
+
+class ResultForm(VersionedForm):
+    status = RadioField("Отметка", choices=[SelectChoice("done", "Выполнено"), SelectChoice("not_done", "Не выполнено"),
+                                 SelectChoice("planned", "Снять отметку (запланировано)")],
+                        validate_choice=False, default="done")
+    product = TextAreaField("Продукт (результат): что сделано", render_kw={"rows": 3})
+    product_url = StringField("Ссылка на продукт (необязательно)",
+                              validators=[Length(max=1000, message="Не длиннее 1000 символов")],
+                              render_kw={"type": "url", "placeholder": "https://"})
+    file = FileField("Файл продукта (необязательно)")
+    reason = TextAreaField("Причина невыполнения", render_kw={"rows": 2})
+    submit = SubmitField("Сохранить")
+
+
+class CorrectionForm(ActivityForm):
+    action = HiddenField()
+    activity_id = HiddenField()
+    reason = TextAreaField("Почему нужна корректировка", render_kw={"rows": 3})
+    submit = SubmitField("Отправить куратору")
+
+
+class TextSectionForm(VersionedForm):
+    text = TextAreaField(render_kw={"rows": 10})
+    submit = SubmitField("Сохранить")
+    submit_and_send = SubmitField("Сохранить и отправить")
+
+
+TEXT_SECTIONS = {
+    "reflection": {
+        "field": "reflection", "section": "reflection", "trigger": "submit_reflection",
+        "title": "Раздел 4. Саморефлексия",
+        "label": "Саморефлексия профессионального пути и эффективности маршрута",
+        "help": "Что удалось, какие дефициты преодолены, какие продукты созданы, что осталось трудным.",
+        "send_label": "Сохранить и представить куратору",
+    },
+    "recommendations": {
+        "field": "recommendations", "section": "recommendations", "trigger": "close",
+        "title": "Раздел 5. Рекомендации куратора",
+        "label": "Рекомендации куратора",
+        "help": "Например: курсы повышения квалификации, участие в профессиональных сообществах, "
+                "обобщение опыта.",
+        "send_label": "Сохранить и закрыть маршрут",
+    },
+}
+
+
+# --- home and lists -------------------------------------------------------------------------------
 
 @bp.route("/")
 @login_required
 def index():
-    return redirect(url_for("web.routes"))
+    """Send each role to its home page."""
+    return redirect(url_for(HOME_ENDPOINTS.get(current_user.role, "web.routes")))
 
 
 @bp.route("/routes")
 @login_required
 def routes():
-    return "routes"
+    """List the routes the user may see: own, the school's, the municipality's; filter and paginate."""
+    state = request.args.get("state") or None
+    if state not in STATES:
+        state = None
+    may_filter_school = current_user.role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value}
+    school_id = _int_arg("school") if may_filter_school else None
+    query = queries.routes_query(current_user, state=state, school_id=school_id)
+    rows, total, pages, page, per_page = queries.paginate(query, _int_arg("page", 1), _page_size())
+    counts = queries.state_counts(current_user, school_id=school_id)
+    overdue_activities, overdue_routes = queries.overdue_summary(current_user, school_id=school_id)
+    return render_template(
+        "routes/list.html", rows=rows, total=total, pages=pages, page=page, state=state,
+        school_id=school_id, schools=queries.visible_schools(current_user) if may_filter_school else [],
+        counts=counts, overdue_activities=overdue_activities, overdue_routes=overdue_routes,
+        title=_list_title(), may_create=current_user.role in {Role.TEACHER.value, Role.CURATOR.value},
+    )
+
+
+def _list_title():
+    role = current_user.role
+    if role == Role.TEACHER.value:
+        return "Мои маршруты"
+    if role == Role.SCHOOL_HEAD.value:
+        school = current_user.school.name if current_user.school else "школы"
+        return f"Маршруты педагогов: {school}"
+    if role == Role.DEPARTMENT_HEAD.value:
+        return "Маршруты педагогов муниципалитета"
+    if role == Role.CURATOR.value:
+        return "Маршруты: мои и моих педагогов"
+    return "Все маршруты"
+
+
+@bp.route("/queue")
+@login_required
+def queue():
+    """The curator's queue: what waits on the curator and for how long; then all their teachers' routes."""
+    permissions.require_role(current_user, Role.CURATOR)
+    items, queue_total, queue_pages, queue_page, _ = queries.curator_queue(
+        current_user, page=_int_arg("qpage", 1), per_page=_page_size())
+    state = request.args.get("state") or None
+    if state not in STATES:
+        state = None
+    rows, total, pages, page, _ = queries.paginate(
+        queries.curated_routes_query(current_user, state=state), _int_arg("page", 1), _page_size())
+    counts = queries.state_counts(current_user, curator_id=current_user.id)
+    overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=current_user.id)
+    own = sum(queries.state_counts(current_user, teacher_id=current_user.id).values())
+    return render_template(
+        "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
+        queue_page=queue_page,
+        rows=rows, total=total, pages=pages, page=page, state=state, counts=counts,
+        overdue_activities=overdue_activities, overdue_routes=overdue_routes, own_routes=own,
+    )
+
+
+@bp.route("/routes/new", methods=["POST"])
+@login_required
+def create_route():
+    """Create a draft for oneself (teacher) or for an assigned teacher (curator)."""
+    teacher_id = request.form.get("teacher_id", type=int)
+    route = service.create_route(current_user, teacher_id=teacher_id)
+    flash("Черновик маршрута создан. Заполните период, разделы 1–2 и дорожную карту.", "success")
+    return redirect(url_for("web.edit_route", route_id=route.id))
+
+
+@bp.route("/teachers/<int:teacher_id>")
+@login_required
+def teacher(teacher_id):
+    """A teacher's profile: who they are and their routes."""
+    person = db.session.execute(
+        select(User).where(User.id == teacher_id).options(joinedload(User.school), joinedload(User.curator))
+    ).scalar_one_or_none()
+    permissions.require_view_teacher(current_user, person)
+    rows, total, pages, page, _ = queries.paginate(
+        queries.routes_query(current_user, teacher_id=person.id), _int_arg("page", 1), _page_size())
+    return render_template(
+        "routes/teacher.html", teacher=person, rows=rows, total=total, pages=pages, page=page,
+        may_create=person.role == Role.TEACHER.value and permissions.can_manage_teacher(current_user, person),
+    )
+
+
+# --- the route page -------------------------------------------------------------------------------
+
+def _field_text(name, value):
+    if name == "stage":
+        return STAGE_TITLES.get(value, value or "")
+    if name == "direction":
+        return DIRECTION_TITLES.get(value, value or "")
+    if name == "deadline":
+        return ru_date(value)
+    return value or ""
+
+
+def _correction_view(correction, activities_by_id, numbers):
+    """Describe a correction for the page: which activity, and each proposed change as (field, old, new)."""
+    proposal = correction.proposal or {}
+    target_id = proposal.get("activity_id")
+    before = None
+    if correction.previous_roadmap:
+        before = next((a for a in correction.previous_roadmap if a.get("id") == target_id), None)
+    elif target_id in activities_by_id:
+        before = _activity_data(activities_by_id[target_id])
+    if proposal.get("action") == "add":
+        target = "Новое мероприятие"
+    elif before is not None:
+        number = numbers.get(target_id)
+        target = f"Мероприятие{' № ' + str(number) if number else ''}: {before.get('deficit') or before.get('tasks')}"
+    else:
+        target = "Мероприятие (удалено из дорожной карты)"
+    changes = []
+    for name, value in (proposal.get("fields") or {}).items():
+        old = _field_text(name, before.get(name)) if before and proposal.get("action") == "change" else ""
+        changes.append((ACTIVITY_FIELD_TITLES.get(name, name), old, _field_text(name, value)))
+    return {"correction": correction, "action": CORRECTION_ACTIONS.get(proposal.get("action"), ""),
+            "target": target, "changes": changes}
+
+
+def _render_route(route, status=200, error=None, keep=None):
+    """Render the route page; keep holds what a refused form sent, to show it again."""
+    transitions = service.available_transitions(route, current_user)
+    sections = service.editable_sections(route, current_user)
+    overdue_ids = {a.id for a in queries.overdue_activities(route)} if route.state != "closed" else set()
+    pending = [c for c in route.corrections if c.status == "pending"]
+    activities_by_id = {a.id: a for a in route.activities}
+    numbers = {a.id: index for index, a in enumerate(route.activities, start=1)}
+    corrections = [_correction_view(c, activities_by_id, numbers) for c in route.corrections]
+    return render_template(
+        "routes/route.html", route=route, transitions=transitions, sections=sections,
+        shown_transitions=[t for t in transitions if t.allowed or t.relevant],
+        overdue_ids=overdue_ids, pending=pending, corrections=corrections, numbers=numbers,
+        error=error, keep=keep or {}, correction_actions=CORRECTION_ACTIONS,
+        correction_status_titles=CORRECTION_STATUS_TITLES, field_titles=ACTIVITY_FIELD_TITLES,
+        delete_form=VersionedForm(formdata=None),
+    ), status
+
+
+@bp.route("/routes/<int:route_id>")
+@login_required
+def route(route_id):
+    """Show the route: sections, road map, corrections, timeline and the actions available now."""
+    return _render_route(service.load_route(route_id, current_user))
+
+
+@bp.route("/routes/<int:route_id>/transitions/<trigger>", methods=["POST"])
+@login_required
+def transition(route_id, trigger):
+    """Fire a transition of the state machine (approve, return, start, submit, close, archive...)."""
+    form = VersionedForm()
+    comment = request.form.get("comment", "")
+    try:
+        version = _form_version(form)
+        service.apply_transition(route_id, trigger, current_user, comment=comment, version=version)
+    except RECOVERABLE as exc:
+        route = service.load_route(route_id, current_user)
+        return _render_route(route, exc.status, exc.message, keep={"trigger": trigger, "comment": comment})
+    label = queries.EVENT_LABELS.get(trigger) or TRANSITIONS_BY_TRIGGER[trigger]["label"]
+    flash(f"{label}.", "success")
+    return redirect(url_for("web.route", route_id=route_id))
+
+
+@bp.route("/files/<int:file_id>")
+@login_required
+def download_file(file_id):
+    """Send an uploaded product by file id, to those who may see its route."""
+    stored = uploads.load_product_file(file_id, current_user)
+    response = send_file(io.BytesIO(stored.data), mimetype=stored.content_type, as_attachment=True,
+                         download_name=stored.original_name, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- editing a draft -----------------------------------------------------------------------------
+
+@bp.route("/routes/<int:route_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_route(route_id):
+    """Edit the period and sections 1–2 of a draft."""
+    route = service.load_route(route_id, current_user)
+    _require_section(route, "draft")
+    fields = ["period_start", "period_end", *service.GENERAL_FIELDS, "request"]
+    if request.method == "GET":
+        data = {name: getattr(route, name) for name in fields}
+        data = {k: (v.isoformat() if isinstance(v, date) else ("" if v is None else v)) for k, v in data.items()}
+        form = DraftForm(formdata=None, data={**data, "version": str(route.version)})
+        return render_template("routes/edit.html", route=route, form=form)
+    form = DraftForm()
+    error, status = None, 200
+    if form.validate():
+        try:
+            service.update_route(route_id, current_user, {name: form[name].data for name in fields},
+                                 _form_version(form))
+        except RECOVERABLE as exc:
+            error, status = _fail_form(form, exc, route_id), exc.status
+        else:
+            flash("Изменения сохранены.", "success")
+            return redirect(url_for("web.route", route_id=route_id))
+    else:
+        error, status = "Проверьте поля формы.", 422
+    return render_template("routes/edit.html", route=route, form=form, error=error), status
+
+
+def _activity_data(activity):
+    data = {name: getattr(activity, name) for name in service.ACTIVITY_FIELDS}
+    data["deadline"] = activity.deadline.isoformat() if activity.deadline else ""
+    return data
+
+
+def _activity_item(form):
+    return {name: form[name].data for name in service.ACTIVITY_FIELDS}
+
+
+@bp.route("/routes/<int:route_id>/activities/new", methods=["GET", "POST"])
+@bp.route("/routes/<int:route_id>/activities/<int:activity_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_activity(route_id, activity_id=None):
+    """Add or change an activity of a draft's road map."""
+    route = service.load_route(route_id, current_user)
+    _require_section(route, "activities")
+    activity = _activity(route, activity_id) if activity_id else None
+    if request.method == "GET":
+        stage = request.args.get("stage")
+        data = _activity_data(activity) if activity else {"stage": stage if stage in STAGES else Stage.DESIGN.value}
+        form = ActivityForm(formdata=None, data={**data, "version": str(route.version)})
+        return render_template("routes/activity_form.html", route=route, activity=activity, form=form)
+    form = ActivityForm()
+    error, status = None, 200
+    if form.validate():
+        try:
+            version = _form_version(form)
+            if activity:
+                service.update_activity(route_id, activity.id, current_user, _activity_item(form), version)
+            else:
+                service.add_activity(route_id, current_user, _activity_item(form), version)
+        except RECOVERABLE as exc:
+            error, status = _fail_form(form, exc, route_id), exc.status
+        else:
+            flash("Мероприятие сохранено." if activity else "Мероприятие добавлено в дорожную карту.", "success")
+            return redirect(url_for("web.route", route_id=route_id, _anchor="roadmap"))
+    else:
+        error, status = "Проверьте поля формы.", 422
+    return render_template("routes/activity_form.html", route=route, activity=activity, form=form,
+                           error=error), status
+
+
+@bp.route("/routes/<int:route_id>/activities/<int:activity_id>/delete", methods=["POST"])
+@login_required
+def delete_activity(route_id, activity_id):
+    """Remove an activity from a draft's road map."""
+    form = VersionedForm()
+    try:
+        service.delete_activity(route_id, activity_id, current_user, _form_version(form))
+    except RECOVERABLE as exc:
+        return _render_route(service.load_route(route_id, current_user), exc.status, exc.message)
+    flash("Мероприятие удалено из дорожной карты.", "success")
+    return redirect(url_for("web.route", route_id=route_id, _anchor="roadmap"))
+
+
+# --- carrying the route out -----------------------------------------------------------------------
+
+@bp.route("/routes/<int:route_id>/activities/<int:activity_id>/result", methods=["GET", "POST"])
+@login_required
+def activity_result(route_id, activity_id):
+    """Record an activity as done (product text, link, file) or not done (reason)."""
+    route = service.load_route(route_id, current_user)
+    activity = _activity(route, activity_id)
+    _require_section(route, "results")
+    if request.method == "GET":
+        data = {"status": activity.status if activity.status != "planned" else "done",
+                "product": activity.product, "product_url": activity.product_url, "reason": activity.reason,
+                "version": str(route.version)}
+        form = ResultForm(formdata=None, data=data)
+        return render_template("routes/result_form.html", route=route, activity=activity, form=form)
+    form = ResultForm()
+    error, status = None, 200
+    if form.validate():
+        try:
+            payload = None
+            upload = request.files.get("file")
+            if upload is not None and upload.filename and form.status.data == "done":
+                data = upload.stream.read(uploads.MAX_PRODUCT_FILE_BYTES + 1)
+                payload = uploads.product_file_payload(upload.filename, data)
+            service.record_activity_result(
+                route_id, activity.id, current_user, status=form.status.data, product=form.product.data,
+                product_url=form.product_url.data, reason=form.reason.data, file=payload,
+                version=_form_version(form))
+        except RECOVERABLE as exc:
+            error, status = _fail_form(form, exc, route_id), exc.status
+            if request.files.get("file") and request.files["file"].filename:
+                error += " Файл, если он был выбран, нужно выбрать заново."
+        else:
+            flash("Результат мероприятия сохранён.", "success")
+            return redirect(url_for("web.route", route_id=route_id, _anchor=f"activity-{activity.id}"))
+    else:
+        error, status = "Проверьте поля формы.", 422
+    return render_template("routes/result_form.html", route=route, activity=activity, form=form,
+                           error=error), status
+
+
+@bp.route("/routes/<int:route_id>/corrections/new", methods=["GET", "POST"])
+@login_required
+def request_correction(route_id):
+    """Ask the curator to add, change or remove a road-map activity, with a reason."""
+    route = service.load_route(route_id, current_user)
+    _require_section(route, "corrections")
+    source = request.args if request.method == "GET" else request.form
+    action = source.get("action", "add")
+    if action not in CORRECTION_ACTIONS:
+        action = "add"
+    activity = None
+    if action != "add":
+        activity = _activity(route, source.get("activity_id", type=int))
+    if request.method == "GET":
+        data = _activity_data(activity) if activity else {"stage": Stage.IMPLEMENTATION.value}
+        form = CorrectionForm(formdata=None, data={
+            **data, "action": action, "activity_id": str(activity.id) if activity else "",
+            "version": str(route.version)})
+        return render_template("routes/correction_form.html", route=route, activity=activity, form=form,
+                               action=action, action_title=CORRECTION_ACTIONS[action])
+    form = CorrectionForm()
+    error, status = None, 200
+    if form.validate():
+        fields = {}
+        if action == "add":
+            fields = _activity_item(form)
+        elif action == "change":
+            current = _activity_data(activity)
+            fields = {k: v for k, v in _activity_item(form).items() if (v or "") != (current[k] or "")}
+        try:
+            service.request_correction(route_id, current_user, reason=form.reason.data, action=action,
+                                       activity_id=activity.id if activity else None, fields=fields,
+                                       version=_form_version(form))
+        except RECOVERABLE as exc:
+            error, status = _fail_form(form, exc, route_id), exc.status
+        else:
+            flash("Корректировка отправлена куратору на решение.", "success")
+            return redirect(url_for("web.route", route_id=route_id, _anchor="corrections"))
+    else:
+        error, status = "Проверьте поля формы.", 422
+    return render_template("routes/correction_form.html", route=route, activity=activity, form=form,
+                           action=action, action_title=CORRECTION_ACTIONS[action], error=error), status
+
+
+@bp.route("/routes/<int:route_id>/corrections/<int:correction_id>/decision", methods=["POST"])
+@login_required
+def decide_correction(route_id, correction_id):
+    """The curator approves (applies) or rejects (with a comment) a pending correction."""
+    form = VersionedForm()
+    decision = request.form.get("decision")
+    comment = request.form.get("comment", "")
+    try:
+        if decision not in {"approve", "reject"}:
+            raise InvalidInput("Выберите решение: утвердить или отклонить")
+        service.decide_correction(route_id, correction_id, current_user, approve=decision == "approve",
+                                  comment=comment, version=_form_version(form))
+    except RECOVERABLE as exc:
+        route = service.load_route(route_id, current_user)
+        return _render_route(route, exc.status, exc.message,
+                             keep={"correction_id": correction_id, "comment": comment})
+    flash("Корректировка утверждена и внесена в дорожную карту." if decision == "approve"
+          else "Корректировка отклонена.", "success")
+    return redirect(url_for("web.route", route_id=route_id, _anchor="corrections"))
+
+
+@bp.route("/routes/<int:route_id>/<any(reflection, recommendations):kind>", methods=["GET", "POST"])
+@login_required
+def text_section(route_id, kind):
+    """Write section 4 (teacher's self-reflection) or 5 (curator's recommendations)."""
+    spec = TEXT_SECTIONS[kind]
+    route = service.load_route(route_id, current_user)
+    _require_section(route, spec["section"])
+    if request.method == "GET":
+        form = TextSectionForm(formdata=None, data={"text": getattr(route, spec["field"]),
+                                                    "version": str(route.version)})
+        return render_template("routes/text_form.html", route=route, form=form, spec=spec)
+    form = TextSectionForm()
+    error, status = None, 200
+    try:
+        route = service.update_route(route_id, current_user, {spec["field"]: form.text.data},
+                                     _form_version(form))
+    except RECOVERABLE as exc:
+        error, status = _fail_form(form, exc, route_id), exc.status
+        return render_template("routes/text_form.html", route=route, form=form, spec=spec, error=error), status
+    flash("Сохранено.", "success")
+    if form.submit_and_send.data:
+        try:
+            service.apply_transition(route_id, spec["trigger"], current_user, version=route.version)
+        except WorkflowError as exc:
+            flash(f"Текст сохранён, но отправить не удалось: {exc.message}", "warning")
+        else:
+            flash(f"{queries.EVENT_LABELS[spec['trigger']]}.", "success")
+    return redirect(url_for("web.route", route_id=route_id))

@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import ApiToken, Municipality, Role, Route, School, User, db
 from models._time import utcnow
@@ -101,6 +101,9 @@ def set_password(login_or_user, password):
     user = login_or_user if isinstance(login_or_user, User) else find_user(login_or_user)
     _check_password(password)
     user.set_password(password, method=_hash_method())
+    # A new password also ends API access granted under the old one.
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
     db.session.commit()
     return user
 
@@ -202,3 +205,11 @@ def revoke_token(token):
     record.revoked_at = record.revoked_at or utcnow()
     db.session.commit()
     return True
+
+
+def check_user_change(actor, user, *, role, active, school):
+    """Refuse an admin's edit that locks the admin out or leaves a teacher or school head without a school."""
+    if actor.id == user.id and (role != Role.ADMIN.value or not active):
+        raise InvalidInput("Нельзя снять с себя роль администратора или отключить свою учётную запись")
+    if role in {Role.TEACHER.value, Role.SCHOOL_HEAD.value} and school is None and user.school_id is None:
+        raise InvalidInput("Для педагога и руководителя ОО укажите школу")

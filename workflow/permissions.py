@@ -74,3 +74,25 @@ def can_manage_teacher(user, teacher):
     if user.role == Role.ADMIN.value:
         return True
     return user.role == Role.CURATOR.value and teacher.curator_id == user.id
+
+
+def can_view_teacher(user, teacher):
+    """Tell whether the user may see a teacher's profile: self, curator, school head, department head, admin."""
+    if user is None or not getattr(user, "is_authenticated", False) or teacher is None:
+        return False
+    if user.id == teacher.id or user.role == Role.ADMIN.value:
+        return True
+    if user.role == Role.CURATOR.value:
+        return teacher.curator_id == user.id
+    if user.role == Role.SCHOOL_HEAD.value:
+        return user.school_id is not None and teacher.school_id == user.school_id
+    if user.role == Role.DEPARTMENT_HEAD.value:
+        return user.municipality_id is not None and teacher.municipality_id == user.municipality_id
+    return False
+
+
+def require_view_teacher(user, teacher):
+    """Raise NotFound when the teacher does not exist or the user may not see their profile."""
+    if not can_view_teacher(user, teacher):
+        raise NotFound("Педагог не найден")
+    return teacher

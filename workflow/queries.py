@@ -1,7 +1,7 @@
 """Read-side queries: route lists, the curator's queue, overdue activities. Eager, paginated, SQL-counted."""
 from datetime import date
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Route, User, db
@@ -105,3 +105,82 @@ def overdue_activities(route, today=None):
             if a.status == ActivityStatus.PLANNED.value and a.deadline and a.deadline < today]
 
 
+# --- read-side helpers of the web pages ------------------------------------------------------------
+
+# Past-tense Russian labels of audit events (transitions and road-map corrections), for timelines.
+EVENT_LABELS = {
+    "request_review": "Маршрут отправлен куратору на согласование",
+    "approve": "Маршрут утверждён куратором",
+    "return_to_draft": "Маршрут возвращён на доработку",
+    "start": "Начата реализация маршрута",
+    "submit_reflection": "Представлена саморефлексия",
+    "return_reflection": "Саморефлексия возвращена на доработку",
+    "close": "Маршрут закрыт",
+    "archive": "Маршрут закрыт (в архив) начальником управления",
+    "correction_requested": "Запрошена корректировка дорожной карты",
+    "correction_approved": "Корректировка дорожной карты утверждена",
+    "correction_rejected": "Корректировка дорожной карты отклонена",
+}
+
+
+def _scoped(query, user, *, school_id=None, curator_id=None, teacher_id=None):
+    query = query.where(permissions.visibility_clause(user))
+    if school_id:
+        query = query.where(Route.school_id == school_id)
+    if curator_id:
+        query = query.where(Route.curator_id == curator_id)
+    if teacher_id:
+        query = query.where(Route.teacher_id == teacher_id)
+    return query
+
+
+def curated_routes_query(curator, *, state=None, today=None):
+    """Select the routes of the curator's assigned teachers (not the curator's own), eager-loaded."""
+    return routes_query(curator, state=state, today=today).where(Route.curator_id == curator.id)
+
+
+def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):
+    """Return {state: number of routes} over the routes the user may see, in one GROUP BY query."""
+    query = _scoped(select(Route.state, func.count(Route.id)), user, school_id=school_id,
+                    curator_id=curator_id, teacher_id=teacher_id).group_by(Route.state)
+    return {state: count for state, count in db.session.execute(query)}
+
+
+def overdue_summary(user, *, school_id=None, curator_id=None, teacher_id=None, today=None):
+    """Return (overdue activities, routes having them) among the user's open routes, in one query."""
+    today = today or date.today()
+    query = _scoped(
+        select(func.count(Activity.id), func.count(func.distinct(Activity.route_id)))
+        .select_from(Activity).join(Route, Route.id == Activity.route_id)
+        .where(Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < today,
+               Route.state != "closed"),
+        user, school_id=school_id, curator_id=curator_id, teacher_id=teacher_id)
+    activities, routes = db.session.execute(query).one()
+    return activities or 0, routes or 0
+
+
+def visible_schools(user):
+    """Return the schools whose routes the user may filter by (own municipality; all for an admin)."""
+    from models import Role, School
+    query = select(School).order_by(School.id)
+    if user.role != Role.ADMIN.value:
+        if user.municipality_id is None:
+            return []
+        query = query.where(School.municipality_id == user.municipality_id)
+    return db.session.execute(query).scalars().all()
+
+
+def users_query(*, role=None, school_id=None, text=None):
+    """Select users for the admin pages, with school and curator loaded, ordered by name."""
+    query = select(User).options(joinedload(User.school), joinedload(User.curator)).order_by(User.full_name, User.id)
+    if role:
+        query = query.where(User.role == role)
+    if school_id:
+        query = query.where(User.school_id == school_id)
+    text = (text or "").strip()
+    if text:
+        # SQLite's lower() folds ASCII only, so match the usual spellings of a Cyrillic name instead.
+        variants = {text, text.lower(), text.capitalize(), text.title(), text.upper()}
+        query = query.where(or_(*[User.full_name.contains(v, autoescape=True) for v in variants],
+                                User.login.contains(text.lower(), autoescape=True)))
+    return query
