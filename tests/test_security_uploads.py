@@ -279,3 +279,65 @@ def test_api_request_over_the_cap_is_json_413(app, client):
     assert response.status_code == 413
     body = response.get_json()
     assert "слишком большой" in body["message"] and body["error"]
+
+
+# --- HTTP: products of activities -----------------------------------------------------------------
+
+def _upload_product(client, route, content, name):
+    activity = route.activities[0]
+    return client.post(f"/routes/{route.id}/activities/{activity.id}/result", data={
+        "version": route.version, "status": "done", "product": "Конспект урока",
+        "file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+def _stored_count():
+    return db.session.execute(db.select(db.func.count(StoredFile.id))).scalar_one()
+
+
+def test_product_with_a_cyrillic_name_downloads_under_that_name(client, auth, district):
+    route = district.route(state="in_progress")
+    auth.login("teacher")
+    assert _upload_product(client, route, PDF, "Конспект урока «Дроби».pdf").status_code == 302
+    db.session.expire_all()
+    stored = db.session.execute(db.select(StoredFile)).scalar_one()
+    assert stored.original_name == "Конспект урока «Дроби».pdf" and stored.content_type == "application/pdf"
+    response = client.get(f"/files/{stored.id}")
+    assert response.status_code == 200 and response.data == PDF
+    assert response.mimetype == "application/pdf"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment")
+    assert "filename*=UTF-8''%D0%9A%D0%BE%D0%BD%D1%81%D0%BF%D0%B5%D0%BA%D1%82" in disposition
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_product_checked_by_content_not_name(client, auth, district):
+    route = district.route(state="in_progress")
+    auth.login("teacher")
+    response = _upload_product(client, route, EXE, "Конспект.pdf")
+    assert response.status_code == 422
+    assert "не принимается" in response.get_data(as_text=True)
+    assert _stored_count() == 0
+    db.session.expire_all()
+    assert db.session.get(type(route), route.id).activities[0].status == "planned"
+
+
+def test_product_zip_bomb_is_refused(client, auth, district):
+    route = district.route(state="in_progress")
+    auth.login("teacher")
+    bomb = replace_member(make_docx(), "word/media/big.bin",
+                          zipfile.ZipFile(io.BytesIO(zeros_member_zip("x", 8 * 1024 * 1024))).read("x"))
+    response = _upload_product(client, route, bomb, "Разработка.docx")
+    assert response.status_code == 422
+    assert "бомба" in response.get_data(as_text=True)
+    assert _stored_count() == 0
+
+
+def test_product_over_the_cap_is_413(client, auth, district):
+    from workflow import uploads
+    route = district.route(state="in_progress")
+    auth.login("teacher")
+    big = PDF + b"0" * uploads.MAX_PRODUCT_FILE_BYTES
+    response = _upload_product(client, route, big, "Большой.pdf")
+    assert response.status_code == 413
+    assert "слишком большой" in response.get_data(as_text=True)
+    assert _stored_count() == 0

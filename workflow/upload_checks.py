@@ -23,7 +23,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from models import StoredFile, db
-from workflow.errors import InvalidInput, WorkflowError
+from workflow.errors import InvalidInput
 
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024
 MAX_RATIO = 100
@@ -83,8 +83,8 @@ _ODF_MIMETYPES = {
 }
 
 
-class FileTooLarge(WorkflowError):
-    """An upload over the size cap: HTTP 413."""
+class FileTooLarge(InvalidInput):
+    """An upload over the size cap: HTTP 413 (an InvalidInput, so forms show it like other input errors)."""
 
     code = "file_too_large"
     status = 413
