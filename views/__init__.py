@@ -8,5 +8,7 @@ def register_blueprints(app):
     app.register_blueprint(admin.bp)
     from views import exports
     app.register_blueprint(exports.bp)
+    from views import documents
+    app.register_blueprint(documents.bp)
     from views.api import init_api
     init_api(app)

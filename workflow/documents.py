@@ -39,6 +39,7 @@ from sqlalchemy.orm import joinedload, selectinload
 import config
 from models import DocumentTemplate, Route, RouteEvent, StoredFile, db
 from models.route import STAGE_LABELS, Stage
+from workflow import permissions
 from workflow.docx_render import CompiledDocx, read_raw_entries, render_with_docxtpl
 from workflow.errors import Conflict, InvalidInput, NotFound, WorkflowError
 from workflow.states import STATE_LABELS
@@ -455,6 +456,12 @@ def route_document_query():
     )
 
 
+def load_route_document(route_id, user):
+    """Load a route with what its document prints, if the user may see it (else NotFound)."""
+    route = db.session.execute(route_document_query().where(Route.id == route_id)).unique().scalar_one_or_none()
+    return permissions.require_view(route, user)
+
+
 def _slug(text, limit=80):
     """A file-name-safe version of a (Cyrillic) text."""
     text = unicodedata.normalize("NFC", text or "")
@@ -680,16 +687,18 @@ def _add_version(name, actor, stored, note):
 
 
 def _require_admin(actor):
-    from workflow.permissions import require_role
-    require_role(actor, "admin")
+    permissions.require_role(actor, "admin")
 
 
 def upload_template(name, data, filename, actor, note=""):
     """Validate and store a new version of a template; it becomes the active one."""
+    from workflow.upload_checks import check_upload
     _require_admin(actor)
     get_spec(name)
+    # The shared checks (type by content, size cap, ZIP and XML bombs), then the template's own.
+    info = check_upload(data, filename or f"{name}.docx", {"docx"}, max_bytes=MAX_TEMPLATE_BYTES)
     validate_template(name, data)
-    stored = StoredFile(original_name=_slug(filename or f"{name}.docx", 200), content_type=DOCX_MIME,
+    stored = StoredFile(original_name=info.name, content_type=DOCX_MIME,
                         size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
                         uploaded_by_id=actor.id)
     db.session.add(stored)

@@ -23,6 +23,7 @@ BEARER_SCHEME = "bearerAuth"
 BLUEPRINT_MODULES = [
     "views.api.tokens",
     "views.api.routes",
+    "views.api.documents",
 ]
 
 
