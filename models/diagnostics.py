@@ -214,8 +214,10 @@ class MonitoringCampaign(db.Model):
     diagnostic_id: Mapped[int | None] = mapped_column(ForeignKey("diagnostics.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default=CampaignState.OPEN.value, index=True)
     recommendations: Mapped[str] = mapped_column(Text, default="")
+    # Who the report is addressed to, one addressee per line (seed 000: the methodical department, school heads).
+    addressees: Mapped[str] = mapped_column(Text, default="")
     # The order "О проведении мониторинга", when one was issued (workflow.orders).
-    order_id: Mapped[int | None] = mapped_column(index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -233,6 +235,7 @@ class MonitoringCampaign(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
     report_file: Mapped[StoredFile | None] = relationship()
+    order: Mapped["Order | None"] = relationship()  # noqa: F821 (models.orders, resolved by the registry)
 
     __mapper_args__ = {"version_id_col": version}
 

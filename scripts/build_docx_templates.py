@@ -297,10 +297,84 @@ def build_order_monitoring():
     return doc
 
 
+def formula_paragraph(container, parts, *, align=CENTER, bold=False, space_after=0, indent=False):
+    """A paragraph of runs where "_2" marks a subscript 2 (F₂ = B₂ / C₂ × 100 %)."""
+    paragraph = para(container, align=align, space_after=space_after, indent=indent)
+    for part in parts:
+        sub = part.startswith("_")
+        run = paragraph.add_run(part[1:] if sub else part)
+        run.font.subscript = sub
+        run.bold = bold
+    return paragraph
+
+
+def build_monitoring_report():
+    """The report on the monitoring's results in the layout of seed 000: addressees, title, narrative,
+    the formula F2 = B2 / C2 × 100 % with its legend, the computed line, recommendations, the head's
+    signature; the per-school figures follow as an appendix table."""
+    doc = new_document("О результатах мониторинга")
+    table = grid_table(doc, 1, [8.0, 8.5], borders=False)
+    cell = table.rows[0].cells[1]
+    cell.paragraphs[0].add_run("{%p for a in addressees %}")
+    cell.add_paragraph().add_run("{{ a }}")
+    cell.add_paragraph().add_run("{%p endfor %}")
+    para(doc)
+    table = grid_table(doc, 1, [9.0, 7.5], borders=False)
+    set_cell(table.rows[0].cells[0], "{{ title }}")
+    para(doc, space_after=6)
+    para(doc, "{%p for p in narrative %}")
+    para(doc, "{{ p }}", align=JUSTIFY, indent=True, space_after=6)
+    para(doc, "{%p endfor %}")
+    para(doc, "Показатель доли педагогических работников, для которых разработан индивидуальный образовательный "
+              "маршрут непрерывного профессионального развития на основе результатов диагностики "
+              "профессиональных компетенций рассчитывался по формуле:", align=JUSTIFY, indent=True,
+         space_after=6)
+    formula_paragraph(doc, ["F", "_2", " = B", "_2", " / C", "_2", " × 100 %"], space_after=6)
+    para(doc, "где:", align=JUSTIFY, indent=True)
+    para(doc, "{%p for item in legend %}")
+    para(doc, "{{ item }}", align=JUSTIFY, indent=True, space_after=3)
+    para(doc, "{%p endfor %}")
+    para(doc, "{{ routes_sentence }}", align=JUSTIFY, indent=True, space_after=6)
+    para(doc, "{{ indicator_heading }}", bold=True, align=JUSTIFY, indent=True, space_after=6)
+    para(doc, "{{ computed_line }}", bold=True, align=CENTER, space_after=12)
+    para(doc, "На основании вышеизложенного рекомендовано:", align=JUSTIFY, indent=True, space_after=6)
+    para(doc, "{%p for r in recommendations %}")
+    para(doc, "{{ r }}", align=JUSTIFY, indent=True, space_after=3)
+    para(doc, "{%p endfor %}")
+    signature_block(doc)
+    para(doc, "{{ signed_on|ru_date }}", size=12)
+    para(doc, "{%p if schools %}")
+    para(doc)
+    para(doc, "Приложение. Показатель F2 по общеобразовательным организациям ({{ municipality_name }})",
+         bold=True, align=CENTER, space_after=6)
+    widths = [1.2, 7.3, 2.6, 2.6, 2.8]
+    table = grid_table(doc, 5, widths)
+    for cell, text in zip(table.rows[0].cells, ["№ п/п", "Общеобразовательная организация",
+                                                "C2, чел.", "B2, чел.", "F2"]):
+        set_cell(cell, text, bold=True, align=CENTER, size=12)
+    tag_row(table, 1, "{%tr for s in schools %}")
+    cells = table.rows[2].cells
+    set_cell(cells[0], "{{ loop.index }}", align=CENTER, size=12)
+    set_cell(cells[1], "{{ s.name }}", size=12)
+    set_cell(cells[2], "{{ s.c2 }}", align=CENTER, size=12)
+    set_cell(cells[3], "{{ s.b2 }}", align=CENTER, size=12)
+    set_cell(cells[4], "{{ s.f2 }}", align=CENTER, size=12)
+    tag_row(table, 3, "{%tr endfor %}")
+    cells = table.rows[4].cells
+    cells[0].merge(cells[1])
+    set_cell(cells[0], "Итого", bold=True, size=12)
+    set_cell(cells[2], "{{ c2 }}", bold=True, align=CENTER, size=12)
+    set_cell(cells[3], "{{ b2 }}", bold=True, align=CENTER, size=12)
+    set_cell(cells[4], "{{ f2 }}", bold=True, align=CENTER, size=12)
+    para(doc, "{%p endif %}")
+    return doc
+
+
 BUILDERS = {
     "route": build_route,
     "order_routes_approval": build_order_routes_approval,
     "order_monitoring": build_order_monitoring,
+    "monitoring_report": build_monitoring_report,
 }
 
 

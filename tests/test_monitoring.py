@@ -1,0 +1,263 @@
+"""Monitoring campaigns: F2 = B2 / C2 × 100 % per school and in total, signing, the report, the API, the demo."""
+import hashlib
+import io
+from datetime import date, timedelta
+
+import docx
+import pytest
+from sqlalchemy import event, func, select
+
+from models import MonitoringCampaign, Order, StoredFile, db
+from workflow import accounts, diagnostics, monitoring, service
+from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion
+
+PERIOD = {"title": "Мониторинг разработки ИОМ", "period_start": "27.03.2023", "period_end": "31.03.2023"}
+HEADER = "ФИО;Школа;Диагностика;Дата;Компетенция;Балл;Дефицит\r\n"
+
+
+def _results_csv(rows):
+    lines = [HEADER]
+    for name, school, title, held in rows:
+        lines.append(f"{name};{school};{title};{held};Методические компетенции;2;да\r\n")
+        lines.append(f"{name};{school};{title};{held};Предметные компетенции;4;нет\r\n")
+    return "".join(lines).encode("cp1251")
+
+
+def drive(route, teacher, curator, head, path):
+    """Fire a sequence of triggers on a route as the right people."""
+    actors = {"request_review": teacher, "approve": curator, "start": teacher, "return_to_draft": curator,
+              "archive": head}
+    for trigger in path:
+        comment = "Причина" if trigger in {"return_to_draft", "archive"} else ""
+        service.apply_transition(route.id, trigger, actors[trigger], comment)
+    db.session.expire_all()
+    return service.load_route(route.id, teacher)
+
+
+def close(route, teacher, curator):
+    route = drive(route, teacher, curator, None, ["request_review", "approve", "start"])
+    for activity in route.activities:
+        service.record_activity_result(route.id, activity.id, teacher, status="done", product="Конспект")
+    service.update_route(route.id, teacher, {"reflection": "Итоги"}, None)
+    service.apply_transition(route.id, "submit_reflection", teacher)
+    service.update_route(route.id, curator, {"recommendations": "Курсы"}, None)
+    return service.apply_transition(route.id, "close", curator)
+
+
+@pytest.fixture
+def dataset(district):
+    """A hand-checked district: expected C2/B2/F2 per school are written beside each teacher.
+
+    СОШ № 1: A in progress ✓, B under review ✗, C approved then archived ✓, D archived as a draft ✗,
+             E approved but not built from the diagnostic ✗         -> C2 = 5, B2 = 2, F2 = 40 %
+    СОШ № 2: F closed ✓, G no route ✗, H approved then returned to draft ✗,
+             I took only a later diagnostic (after the period)       -> C2 = 3, B2 = 1, F2 = 33,3 %
+    СОШ № 3: nobody diagnosed                                        -> C2 = 0, F2 = —
+    Total: C2 = 8, B2 = 3, F2 = 37,5 %.
+    """
+    d = district
+    d.third_school = accounts.create_school("СОШ № 3", d.municipality)
+    people = {}
+    for letter, school in zip("ABCDEFGHI", [d.school] * 5 + [d.other_school] * 4):
+        user = accounts.create_user(f"t{letter.lower()}", role="teacher", full_name=f"Педагог {letter}",
+                                    password="password-123", school=school, municipality=d.municipality)
+        accounts.assign_curator(user, d.curator)
+        people[letter] = user
+    rows = [(f"Педагог {letter}", people[letter].school.name, "ФИОКО-2022", "15.09.2022") for letter in "ABCDEFGH"]
+    rows.append(("Педагог I", "СОШ № 2", "ФИОКО-2023", "01.09.2023"))
+    diagnostics.import_results(_results_csv(rows), actor=d.admin, provider="ФИОКО")
+    curator, head = d.curator, d.head
+
+    def from_diagnostic(letter):
+        return diagnostics.draft_route_from_diagnostic(people[letter])
+
+    drive(from_diagnostic("A"), people["A"], curator, head, ["request_review", "approve", "start"])
+    drive(from_diagnostic("B"), people["B"], curator, head, ["request_review"])
+    drive(from_diagnostic("C"), people["C"], curator, head, ["request_review", "approve", "archive"])
+    drive(from_diagnostic("D"), people["D"], curator, head, ["archive"])
+    d.route(teacher=people["E"], state="in_progress")
+    close(from_diagnostic("F"), people["F"], curator)
+    drive(from_diagnostic("H"), people["H"], curator, head, ["request_review", "approve", "return_to_draft"])
+    d.people = people
+    return d
+
+
+def by_school(figures):
+    return {s["name"]: (s["c2"], s["b2"], s["f2"]) for s in figures["schools"]}
+
+
+def test_f2_per_school_and_in_total(dataset):
+    campaign = monitoring.create_campaign(dataset.head, PERIOD)
+    figures = monitoring.campaign_figures(campaign)
+    assert by_school(figures) == {"СОШ № 1": (5, 2, 40.0), "СОШ № 2": (3, 1, 33.3), "СОШ № 3": (0, 0, None)}
+    totals = figures["totals"]
+    assert (totals["c2"], totals["b2"], totals["f2"]) == (8, 3, 37.5)
+    assert totals["routes_developed"] == 3
+    assert [s["name"] for s in figures["schools"]] == ["СОШ № 1", "СОШ № 2", "СОШ № 3"]
+    lists = monitoring.campaign_teachers(campaign)
+    assert sorted(p["full_name"] for p in lists["b2"]) == ["Педагог A", "Педагог C", "Педагог F"]
+    assert len(lists["c2"]) == 8 and "Педагог I" not in {p["full_name"] for p in lists["c2"]}
+
+
+def test_routes_by_state_and_overdue(dataset):
+    figures = monitoring.campaign_figures(monitoring.create_campaign(dataset.head, PERIOD))
+    first = next(s for s in figures["schools"] if s["name"] == "СОШ № 1")
+    assert first["routes"] == {"drafted": 1, "curator_approved": 0, "in_progress": 2, "reflected": 0, "closed": 2}
+    assert figures["totals"]["routes_total"] == 7
+    assert figures["totals"]["overdue"] == 0
+    later = monitoring.compute_figures(dataset.municipality.id, period_end=date(2023, 3, 31),
+                                       today=date.today() + timedelta(days=5 * 366))
+    # A's activity (one deficit) and E's one activity are planned and past due five years on;
+    # drafts and closed routes have no overdue activities.
+    assert later["totals"]["overdue"] == 2
+
+
+def test_campaign_of_one_diagnostic_counts_only_it(dataset):
+    later = next(d for d in monitoring.compute_figures(dataset.municipality.id, period_end=date(2024, 1, 1))
+                 ["diagnostics"] if d["title"] == "ФИОКО-2023")
+    campaign = monitoring.create_campaign(dataset.head, {**PERIOD, "period_end": "01.01.2024",
+                                                         "diagnostic_id": later["id"]})
+    totals = monitoring.campaign_figures(campaign)["totals"]
+    assert (totals["c2"], totals["b2"], totals["f2"]) == (1, 0, 0.0)
+
+
+def test_c2_zero_gives_no_f2(district):
+    campaign = monitoring.create_campaign(district.head, PERIOD)
+    figures = monitoring.campaign_figures(campaign)
+    assert figures["totals"]["f2"] is None and monitoring.format_f2(None) == "—"
+    assert all(s["f2"] is None for s in figures["schools"])
+    assert monitoring.computed_line(0, 0).startswith("F2 = 0 / 0 × 100 % = —")
+    monitoring.sign_campaign(district.head, campaign.id)
+    text = report_text(campaign)
+    assert "не рассчитывается" in text
+
+
+def test_figures_are_sql_aggregates(dataset):
+    """The number of queries does not grow with the number of schools and teachers."""
+    municipality_id = dataset.municipality.id
+
+    def count_queries():
+        db.session.commit()  # each count starts its own transaction (so both see the BEGIN)
+        statements = []
+        listener = lambda *args: statements.append(1)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            monitoring.compute_figures(municipality_id, period_end=date(2023, 3, 31))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    before = count_queries()
+    for n in range(4, 8):
+        school = accounts.create_school(f"СОШ № {n}", dataset.municipality)
+        dataset.user(f"extra{n}", "teacher", school)
+    assert count_queries() == before
+
+
+def report_text(campaign):
+    data, _ = monitoring.report_document(campaign)
+    document = docx.Document(io.BytesIO(data))
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text for cell in row.cells))
+    return "\n".join(parts)
+
+
+def test_signing_freezes_figures_lists_and_report(dataset):
+    campaign = monitoring.create_campaign(dataset.head, PERIOD)
+    monitoring.update_campaign(dataset.head, campaign.id, {"recommendations": "1. Продолжить работу."},
+                               version=campaign.version)
+    signed = monitoring.sign_campaign(dataset.head, campaign.id)
+    frozen_figures, frozen_teachers = signed.figures, signed.teachers
+    report_hash = signed.report_sha256
+    data, name = monitoring.report_document(signed)
+    assert hashlib.sha256(data).hexdigest() == report_hash and name.endswith(".docx")
+
+    # G's route is built and approved, B's is approved: live figures move, the signed campaign does not.
+    people = dataset.people
+    drive(diagnostics.draft_route_from_diagnostic(people["G"]), people["G"], dataset.curator, dataset.head,
+          ["request_review", "approve"])
+    service.apply_transition(db.session.execute(select(service.Route.id).where(
+        service.Route.teacher_id == people["B"].id)).scalar_one(), "approve", dataset.curator)
+    live = monitoring.compute_figures(dataset.municipality.id, period_end=date(2023, 3, 31))
+    assert (live["totals"]["c2"], live["totals"]["b2"]) == (8, 5)
+    db.session.expire_all()
+    again = monitoring.load_campaign(campaign.id, dataset.head)
+    assert again.figures == frozen_figures and again.teachers == frozen_teachers
+    assert monitoring.campaign_figures(again)["totals"]["b2"] == 3
+    assert again.report_sha256 == report_hash
+    assert hashlib.sha256(monitoring.report_document(again)[0]).hexdigest() == report_hash
+    with pytest.raises(Conflict):
+        monitoring.sign_campaign(dataset.head, campaign.id)
+    with pytest.raises(Conflict):
+        monitoring.update_campaign(dataset.head, campaign.id, {"recommendations": "Другое"})
+    assert db.session.execute(select(func.count(StoredFile.id)).where(
+        StoredFile.sha256 == report_hash)).scalar_one() == 1
+
+
+def test_report_text_reads_back_from_the_docx(dataset):
+    campaign = monitoring.create_campaign(dataset.head, {**PERIOD, "addressees": "Руководителям ОО",
+                                                         "recommendations": "1. Обеспечить контроль.\n"
+                                                                            "2. Провести семинар."})
+    monitoring.sign_campaign(dataset.head, campaign.id)
+    text = report_text(campaign)
+    for expected in [
+        "Руководителям ОО",
+        "О результатах мониторинга разработки ИОМ",
+        "С 27 по 31 марта 2023 года проведен мониторинг",
+        "По результатам мониторинга было выявлено следующее:",
+        "В диагностике «ФИОКО-2022» (ФИОКО, в сентябре 2022 года) приняли участие 8 педагогов",
+        "Для 3 из 8 педагогов СОШ № 1, 2 были разработаны индивидуальные образовательные маршруты",
+        "составила 37,5%",
+        "рассчитывался по формуле:",
+        "F2 = B2 / C2 × 100 %",
+        "B2 — численность педагогических работников",
+        "C2 — общая численность педагогических работников",
+        "в 2022-2023 уч.г. разработаны 3 индивидуальных образовательных маршрута",
+        "F2 = 3 / 8 × 100 % = 37,5 %",
+        "На основании вышеизложенного рекомендовано:",
+        "1. Обеспечить контроль.",
+        "2. Провести семинар.",
+        # The head's signature: the signer "Пользователь head" as initials and surname.
+        "Начальник управления образования | h. Пользователь",
+        "СОШ № 3 | 0 | 0 | —",
+        "Итого | Итого | 8 | 3 | 37,5 %",
+    ]:
+        assert expected in text, (expected, text)
+
+
+def test_campaign_access_and_validation(dataset):
+    for actor in (dataset.teacher, dataset.curator, dataset.school_head):
+        with pytest.raises(NotPermitted):
+            monitoring.create_campaign(actor, PERIOD)
+    with pytest.raises(InvalidInput):
+        monitoring.create_campaign(dataset.head, {**PERIOD, "period_end": "01.03.2023"})
+    with pytest.raises(InvalidInput):
+        monitoring.create_campaign(dataset.head, {**PERIOD, "title": " "})
+    with pytest.raises(InvalidInput):
+        monitoring.create_campaign(dataset.head, {**PERIOD, "period_start": "32.03.2023"})
+    campaign = monitoring.create_campaign(dataset.head, PERIOD)
+    assert monitoring.load_campaign(campaign.id, dataset.curator).id == campaign.id
+    with pytest.raises(NotFound):
+        monitoring.load_campaign(campaign.id, dataset.teacher)
+    with pytest.raises(NotPermitted):
+        monitoring.sign_campaign(dataset.admin, campaign.id)
+    with pytest.raises(StaleVersion):
+        monitoring.update_campaign(dataset.head, campaign.id, {"recommendations": "x"}, version=campaign.version + 5)
+
+
+def test_campaign_can_issue_the_order(dataset):
+    campaign = monitoring.create_campaign(dataset.head, {**PERIOD, "issue_order": True})
+    order = db.session.get(Order, campaign.order_id)
+    assert order.kind == "monitoring" and order.title.startswith("О проведении мониторинга")
+    monitoring.sign_campaign(dataset.head, campaign.id)
+    assert f"№ {order.number}" in report_text(campaign)
+
+
+def test_sign_counts_in_one_transaction(dataset):
+    campaign = monitoring.create_campaign(dataset.head, PERIOD)
+    monitoring.sign_campaign(dataset.head, campaign.id)
+    assert db.session.execute(select(func.count(MonitoringCampaign.id)).where(
+        MonitoringCampaign.state == "signed")).scalar_one() == 1
+
