@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test test-postgres bench venv clean
+.PHONY: run test test-postgres bench venv clean migration loadtest
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ test-postgres: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+# Regenerate the single initial migration from the current models (scratch SQLite, fixed id 0001_initial).
+migration: venv
+	VENV=$(VENV) ./scripts/regenerate_migration.sh
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

@@ -87,7 +87,7 @@ def users_list():
 def init_db():
     """Create or upgrade the database schema to the latest migration."""
     from workflow.schema import upgrade_schema
-    upgrade_schema()
+    _run(upgrade_schema)
     click.echo(f"База данных готова: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -105,9 +105,34 @@ def seed_demo(if_empty):
     click.echo(demo.LOGINS_TEXT)
 
 
+@click.command("backup")
+@click.argument("path", required=False, type=click.Path(path_type=str))
+def backup_command(path):
+    """Write a consistent backup of the database to PATH (default: instance/backups/)."""
+    from workflow import backup
+    written = _run(lambda: backup.backup(path))
+    click.echo(f"Резервная копия записана: {written} ({written.stat().st_size} байт)")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+def restore_command(path, force):
+    """Restore the backup PATH into this (empty) database, then upgrade its schema."""
+    from workflow import backup
+    from workflow.schema import upgrade_schema
+    _run(lambda: backup.restore(path, force=force))
+    _run(upgrade_schema)
+    counts = backup.table_counts()
+    click.echo(f"База восстановлена из {path}: пользователей {counts.get('users', 0)}, "
+               f"маршрутов {counts.get('routes', 0)}, записей журнала {counts.get('route_events', 0)}")
+
+
 def register_commands(app):
     from diagnostics_cli import diagnostics_cli
     app.cli.add_command(diagnostics_cli)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
     app.cli.add_command(schools_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(init_db)

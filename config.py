@@ -30,12 +30,30 @@ def database_url():
     return url
 
 
+def engine_options(url, environ=None):
+    """Return SQLAlchemy engine options; on PostgreSQL a pool sized for one worker process.
+
+    Each gunicorn worker has its own pool, so the server sees up to
+    workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW) connections: keep that below max_connections.
+    """
+    environ = os.environ if environ is None else environ
+    options = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        options.update(
+            pool_size=int(environ.get("DB_POOL_SIZE", 5)),
+            max_overflow=int(environ.get("DB_MAX_OVERFLOW", 10)),
+            pool_timeout=int(environ.get("DB_POOL_TIMEOUT", 30)),
+            pool_recycle=int(environ.get("DB_POOL_RECYCLE", 1800)),
+        )
+    return options
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     # Demo mode (make run) may use a generated key; production must set SECRET_KEY.
     DEMO = _bool("IOM_DEMO")
     SQLALCHEMY_DATABASE_URI = database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     SQLALCHEMY_RECORD_QUERIES = False
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
