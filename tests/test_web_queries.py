@@ -1,0 +1,149 @@
+"""Pages eager-load what they show: their number of SQL queries does not grow with the routes."""
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from models import db
+from tests.conftest import PASSWORD
+from workflow import accounts, service
+
+TEACHERS = 25  # routes are spread over this many teachers, so a lazy load per teacher would show
+
+
+@contextmanager
+def counted():
+    """Collect the SQL statements run inside the block."""
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+
+
+def queries_of(client, url):
+    client.get(url)  # warm up: the first request of a session may load extra things once
+    with counted() as statements:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(statements)
+
+
+class Builder:
+    """Add routes in every state to the district, over many teachers of one school and one curator."""
+
+    def __init__(self, district):
+        self.district = district
+        self.teachers = []
+        self.count = 0
+
+    def teacher(self):
+        if len(self.teachers) < TEACHERS:
+            index = len(self.teachers)
+            teacher = accounts.create_user(f"t{index}", role="teacher", full_name=f"Педагог {index}",
+                                           password=PASSWORD, school=self.district.school,
+                                           municipality=self.district.municipality)
+            accounts.assign_curator(teacher, self.district.curator)
+            self.teachers.append(teacher)
+        return self.teachers[self.count % len(self.teachers)] if len(self.teachers) >= TEACHERS \
+            else self.teachers[-1]
+
+    def add(self, number):
+        today = date.today()
+        curator = self.district.curator
+        for _ in range(number):
+            teacher = self.teacher()
+            kind = self.count % 4
+            self.count += 1
+            route = service.create_route(teacher, data={
+                "period_start": today - timedelta(days=60), "period_end": today + timedelta(days=300),
+                "request": "Запрос", "activities": [
+                    {"stage": "design", "direction": "methodical", "deficit": "Просроченное",
+                     "deadline": (today - timedelta(days=5)).isoformat()},
+                    {"stage": "analytical", "direction": "professional", "deficit": "Будущее",
+                     "deadline": (today + timedelta(days=50)).isoformat()},
+                ]})
+            if kind == 0:
+                continue
+            service.apply_transition(route.id, "request_review", teacher)
+            if kind == 1:
+                continue
+            service.apply_transition(route.id, "approve", curator)
+            service.apply_transition(route.id, "start", teacher)
+            if kind == 3:
+                route = service.load_route(route.id, teacher)
+                service.request_correction(route.id, teacher, reason="Сдвиг", action="change",
+                                           activity_id=route.activities[1].id,
+                                           fields={"deadline": (today + timedelta(days=90)).isoformat()})
+        db.session.expire_all()
+
+
+def login(client, login_name):
+    client.post("/logout")
+    client.post("/login", data={"login": login_name, "password": PASSWORD})
+
+
+LIST_PAGES = [
+    ("curator", "/queue"),
+    ("curator", "/queue?state=in_progress&page=2"),
+    ("curator", "/routes"),
+    ("director1", "/routes"),
+    ("head", "/routes"),
+    ("head", "/routes?state=in_progress"),
+    ("teacher", "/routes"),
+    ("admin", "/routes"),
+]
+ROUTE_PAGE_VIEWERS = ["teacher", "curator", "director1", "head", "admin"]
+
+
+def _measure(client, pages):
+    counts = {}
+    for login_name, url in pages:
+        login(client, login_name)
+        counts[(login_name, url)] = queries_of(client, url)
+    return counts
+
+
+def _rich_route(district, activities, corrections):
+    """A route in progress with the given numbers of activities, decided corrections and uploaded files."""
+    route = district.route(state="in_progress", activities=activities)
+    teacher, curator = district.teacher, district.curator
+    for index in range(corrections):
+        route = service.load_route(route.id, teacher)
+        target = route.activities[index % len(route.activities)]
+        _, correction = service.request_correction(
+            route.id, teacher, reason=f"Причина {index}", action="change", activity_id=target.id,
+            fields={"deadline": (date.today() + timedelta(days=100 + index)).isoformat()})
+        service.decide_correction(route.id, correction.id, curator, approve=index % 2 == 0,
+                                  comment=f"Решение {index}")
+    route = service.load_route(route.id, teacher)
+    for activity in route.activities[: activities // 2]:
+        service.record_activity_result(
+            route.id, activity.id, teacher, status="done", product="Продукт",
+            file={"original_name": f"Продукт {activity.id}.pdf", "content_type": "application/pdf", "size": 3,
+                  "sha256": "0" * 64, "data": b"pdf"})
+    return route.id
+
+
+def test_pages_do_not_grow_with_routes(client, district):
+    """Count the queries of the queue, the school and district lists, profiles and the route page at 5 and
+    at 200 routes; a route page with many activities, corrections and events costs the same as a small one."""
+    builder = Builder(district)
+    builder.add(5)
+    route_id = _rich_route(district, activities=2, corrections=1)
+    pages = LIST_PAGES + [(name, f"/routes/{route_id}") for name in ROUTE_PAGE_VIEWERS] + [
+        ("curator", f"/teachers/{builder.teachers[0].id}"), ("director1", f"/teachers/{district.teacher.id}")]
+    small = _measure(client, pages)
+    builder.add(195)
+    large = _measure(client, pages)
+    assert large == small
+    big_route = _rich_route(district, activities=30, corrections=10)
+    for name in ROUTE_PAGE_VIEWERS:
+        login(client, name)
+        assert queries_of(client, f"/routes/{big_route}") == small[(name, f"/routes/{route_id}")], name
