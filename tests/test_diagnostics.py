@@ -447,3 +447,68 @@ def test_cli_errors_are_one_line_without_traceback(app, people, tmp_path, conten
     assert expected in result.output and "Traceback" not in result.output
     assert all(line.startswith(("Ошибка:", "Файл не импортирован")) for line in result.output.splitlines())
     assert counts() == (0, 0, 0)
+
+
+# --- API -------------------------------------------------------------------------------------------
+
+def _token(client, login):
+    response = client.post("/api/v1/tokens", json={"login": login, "password": "password-123"})
+    assert response.status_code == 201, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def _upload(client, headers, data, name="results.csv", **form):
+    return client.post("/api/v1/diagnostics/imports", headers=headers,
+                       data={"file": (io.BytesIO(data), name), **form}, content_type="multipart/form-data")
+
+
+def test_api_import_dry_run_then_commit(client, people):
+    headers = _token(client, "curator")
+    data = (DATA / "results.xlsx").read_bytes()
+    preview = _upload(client, headers, data, "results.xlsx", dry_run="true")
+    assert preview.status_code == 200, preview.json
+    assert preview.json["dry_run"] is True and preview.json["created"] == 8
+    assert counts() == (0, 0, 0)
+    done = _upload(client, headers, data, "results.xlsx")
+    assert done.status_code == 200 and done.json["created"] == 8 and done.json["dry_run"] is False
+    again = _upload(client, headers, data, "results.xlsx")
+    assert again.json["unchanged"] == 8
+    assert stored_rows() == normalized(EXPECTED)
+
+
+@pytest.mark.parametrize("case", ["duplicate row", "text in score", "unknown teacher", "empty", "pdf", "zip bomb"])
+def test_api_import_bad_file_is_422_with_errors(client, people, case):
+    data, row, column, message = BAD_FILES[case]
+    response = _upload(client, _token(client, "admin"), data)
+    assert response.status_code == 422
+    body = response.json
+    assert set(body) == {"error", "message", "errors"} and body["message"]
+    assert any(message in e["message"] and e["row"] == row and e["column"] == column for e in body["errors"])
+    assert counts() == (0, 0, 0)
+
+
+def test_api_import_requires_file_role_and_token(client, people):
+    assert _upload(client, {}, b"x").status_code == 401
+    assert _upload(client, _token(client, "teacher"), (DATA / "results.xlsx").read_bytes()).status_code == 403
+    response = client.post("/api/v1/diagnostics/imports", headers=_token(client, "admin"), data={},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422 and response.json["errors"][0]["column"] == "file"
+    bad_flag = _upload(client, _token(client, "admin"), (DATA / "results.xlsx").read_bytes(), dry_run="maybe")
+    assert bad_flag.status_code == 422 and counts() == (0, 0, 0)
+
+
+def test_api_route_from_diagnostic(client, people):
+    diagnostics.import_results((DATA / "results_utf8_comma.csv").read_bytes(), actor=people.admin)
+    created = client.post("/api/v1/routes", headers=_token(client, "ivanova"), json={"from_diagnostic": True})
+    assert created.status_code == 201, created.json
+    assert [a["deficit"] for a in created.json["activities"]] == [
+        "Методические компетенции", "Формирование функциональной грамотности обучающихся"]
+    assert db.session.get(Route, created.json["id"]).diagnostic_id is not None
+    by_curator = client.post("/api/v1/routes", headers=_token(client, "curator"),
+                             json={"from_diagnostic": True, "teacher_id": people.petrov.id})
+    assert by_curator.status_code == 201 and by_curator.json["teacher"]["id"] == people.petrov.id
+    none = client.post("/api/v1/routes", headers=_token(client, "teacher2"), json={"from_diagnostic": True})
+    assert none.status_code == 409 and "диагностики" in none.json["message"]
+    foreign = client.post("/api/v1/routes", headers=_token(client, "curator2"),
+                          json={"from_diagnostic": True, "teacher_id": people.ivanova.id})
+    assert foreign.status_code == 403

@@ -261,3 +261,60 @@ def test_sign_counts_in_one_transaction(dataset):
     assert db.session.execute(select(func.count(MonitoringCampaign.id)).where(
         MonitoringCampaign.state == "signed")).scalar_one() == 1
 
+
+
+# --- API -------------------------------------------------------------------------------------------
+
+def _token(client, login):
+    response = client.post("/api/v1/tokens", json={"login": login, "password": "password-123"})
+    assert response.status_code == 201, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def test_api_campaign_lifecycle(client, dataset):
+    head = _token(client, "head")
+    created = client.post("/api/v1/monitoring/campaigns", headers=head, json={
+        "title": "Мониторинг разработки ИОМ", "period_start": "2023-03-27", "period_end": "2023-03-31"})
+    assert created.status_code == 201, created.json
+    campaign_id = created.json["id"]
+    got = client.get(f"/api/v1/monitoring/campaigns/{campaign_id}", headers=head)
+    assert got.status_code == 200 and got.json["state"] == "open"
+    totals = got.json["totals"]
+    assert (totals["c2"], totals["b2"], totals["f2"]) == (8, 3, 37.5)
+    schools = {s["name"]: (s["c2"], s["b2"], s["f2"]) for s in got.json["schools"]}
+    assert schools == {"СОШ № 1": (5, 2, 40.0), "СОШ № 2": (3, 1, 33.3), "СОШ № 3": (0, 0, None)}
+    assert client.get(f"/api/v1/monitoring/campaigns/{campaign_id}/report.docx", headers=head).status_code == 409
+    patched = client.patch(f"/api/v1/monitoring/campaigns/{campaign_id}", headers=head,
+                           json={"recommendations": "1. Продолжить.", "version": got.json["version"]})
+    assert patched.status_code == 200 and patched.json["recommendations"] == "1. Продолжить."
+    signed = client.post(f"/api/v1/monitoring/campaigns/{campaign_id}/sign", headers=head, json={})
+    assert signed.status_code == 200 and signed.json["state"] == "signed" and signed.json["report_sha256"]
+    report = client.get(signed.json["report_url"], headers=head)
+    assert report.status_code == 200 and report.mimetype.endswith("wordprocessingml.document")
+    assert hashlib.sha256(report.data).hexdigest() == signed.json["report_sha256"]
+    assert client.post(f"/api/v1/monitoring/campaigns/{campaign_id}/sign", headers=head, json={}).status_code == 409
+    listed = client.get("/api/v1/monitoring/campaigns", headers=head)
+    assert listed.status_code == 200 and listed.json["items"][0]["id"] == campaign_id
+
+
+def test_api_campaign_errors(client, dataset):
+    head = _token(client, "head")
+    bad = client.post("/api/v1/monitoring/campaigns", headers=head,
+                      json={"title": "М", "period_start": "2023-03-31", "period_end": "2023-03-01"})
+    assert bad.status_code == 422 and bad.json["error"] and bad.json["message"]
+    missing = client.post("/api/v1/monitoring/campaigns", headers=head, json={"title": "М"})
+    assert missing.status_code == 422
+    teacher = client.post("/api/v1/monitoring/campaigns", headers=_token(client, "teacher"), json={
+        "title": "М", "period_start": "2023-03-27", "period_end": "2023-03-31"})
+    assert teacher.status_code == 403
+    assert client.get("/api/v1/monitoring/campaigns/99999", headers=head).status_code == 404
+    assert client.get("/api/v1/monitoring/campaigns/99999999999999", headers=head).status_code == 404
+    assert db.session.execute(select(func.count(MonitoringCampaign.id))).scalar_one() == 0
+    created = client.post("/api/v1/monitoring/campaigns", headers=head, json={
+        "title": "М", "period_start": "2023-03-27", "period_end": "2023-03-31"}).json
+    admin_sign = client.post(f"/api/v1/monitoring/campaigns/{created['id']}/sign", headers=_token(client, "admin"),
+                             json={})
+    assert admin_sign.status_code == 403
+    stale = client.post(f"/api/v1/monitoring/campaigns/{created['id']}/sign", headers=head,
+                        json={"version": created["version"] + 1})
+    assert stale.status_code == 409

@@ -177,6 +177,8 @@ def create_campaign(actor, data):
 
 def load_campaign(campaign_id, user):
     """Return a campaign the user may see, or raise NotFound."""
+    if not isinstance(campaign_id, int) or not 0 < campaign_id < 2**31:
+        raise NotFound("Мониторинг не найден")
     campaign = db.session.execute(
         select(MonitoringCampaign).where(MonitoringCampaign.id == campaign_id).options(
             joinedload(MonitoringCampaign.municipality), joinedload(MonitoringCampaign.diagnostic),

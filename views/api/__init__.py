@@ -24,6 +24,8 @@ BLUEPRINT_MODULES = [
     "views.api.tokens",
     "views.api.routes",
     "views.api.documents",
+    "views.api.diagnostics",
+    "views.api.monitoring",
 ]
 
 
