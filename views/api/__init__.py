@@ -7,6 +7,8 @@ To add a group of endpoints:
    (``@blp.route("/<name>/...")``, ``@blp.arguments(Schema)``, ``@blp.response(200, Schema)``);
 2. add ``"views.api.<name>"`` to ``BLUEPRINT_MODULES`` below.
 
+Use ``<id:name>`` for database ids in URLs (1..2**31-1; anything else is a 404).
+
 Every view of such a blueprint requires ``Authorization: Bearer <token>`` unless decorated with
 ``@public``; inside a view ``current_api_user()`` (views.api.auth) returns the caller. Errors of any
 kind are answered as ``{"error": code, "message": text}`` by views.api.errors.
@@ -15,9 +17,12 @@ import importlib
 from http import HTTPStatus
 
 from flask_smorest import Api, Blueprint
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter
 
 API_PREFIX = "/api/v1"
 BEARER_SCHEME = "bearerAuth"
+MAX_ID = 2**31 - 1
 
 # One line per group of endpoints; each module exposes `blp` made by api_blueprint().
 BLUEPRINT_MODULES = [
@@ -51,6 +56,16 @@ api = IomApi(spec_kwargs={
 })
 
 
+class IdConverter(IntegerConverter):
+    """A database id in a URL (`<id:route_id>`): 1..2**31-1, so a huge number is a 404, not a DB error."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, min=1, max=MAX_ID)
+
+
+api.register_converter(IdConverter, integerconverter2paramschema)
+
+
 def api_blueprint(name, import_name, *, description="", url_prefix=""):
     """Create a blueprint of the API: mounted under /api/v1, token-protected, JSON errors."""
     from views.api import auth, errors
@@ -79,6 +94,7 @@ def error_responses(blp, *codes):
 
 def init_api(app):
     """Bind the Api to the app, register every API blueprint and exempt them from CSRF."""
+    app.url_map.converters["id"] = IdConverter
     api.init_app(app)
     api.spec.components.security_scheme(
         BEARER_SCHEME, {"type": "http", "scheme": "bearer",

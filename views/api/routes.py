@@ -78,7 +78,7 @@ def create_route(data):
     return _present(route.id, user), 201, {"Location": url_for("api_routes.get_route", route_id=route.id)}
 
 
-@blp.route("/routes/<int:route_id>", methods=["GET"])
+@blp.route("/routes/<id:route_id>", methods=["GET"])
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 404)
 def get_route(route_id):
@@ -86,7 +86,7 @@ def get_route(route_id):
     return _present(route_id, current_api_user())
 
 
-@blp.route("/routes/<int:route_id>", methods=["PATCH"])
+@blp.route("/routes/<id:route_id>", methods=["PATCH"])
 @blp.arguments(RoutePatchSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -99,7 +99,7 @@ def update_route(data, route_id):
     return _present(route_id, user)
 
 
-@blp.route("/routes/<int:route_id>/transitions", methods=["POST"])
+@blp.route("/routes/<id:route_id>/transitions", methods=["POST"])
 @blp.arguments(TransitionSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -116,7 +116,7 @@ def transition(data, route_id):
 
 # --- road map -----------------------------------------------------------------------------------------
 
-@blp.route("/routes/<int:route_id>/activities", methods=["GET"])
+@blp.route("/routes/<id:route_id>/activities", methods=["GET"])
 @blp.response(200, ActivityListSchema)
 @error_responses(blp, 401, 404)
 def list_activities(route_id):
@@ -125,7 +125,7 @@ def list_activities(route_id):
     return {"route_id": route.id, "version": route.version, "items": route.activities}
 
 
-@blp.route("/routes/<int:route_id>/activities", methods=["POST"])
+@blp.route("/routes/<id:route_id>/activities", methods=["POST"])
 @blp.arguments(ActivityCreateSchema)
 @blp.response(201, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -138,7 +138,7 @@ def create_activity(data, route_id):
     return _present(route_id, user), 201, {"Location": location}
 
 
-@blp.route("/routes/<int:route_id>/activities/<int:activity_id>", methods=["GET"])
+@blp.route("/routes/<id:route_id>/activities/<id:activity_id>", methods=["GET"])
 @blp.response(200, ActivitySchema)
 @error_responses(blp, 401, 404)
 def get_activity(route_id, activity_id):
@@ -150,7 +150,7 @@ def get_activity(route_id, activity_id):
     return activity
 
 
-@blp.route("/routes/<int:route_id>/activities/<int:activity_id>", methods=["PATCH"])
+@blp.route("/routes/<id:route_id>/activities/<id:activity_id>", methods=["PATCH"])
 @blp.arguments(ActivityPatchSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -168,7 +168,7 @@ def update_activity(data, route_id, activity_id):
     return _present(route_id, user)
 
 
-@blp.route("/routes/<int:route_id>/activities/<int:activity_id>", methods=["DELETE"])
+@blp.route("/routes/<id:route_id>/activities/<id:activity_id>", methods=["DELETE"])
 @blp.arguments(VersionQuerySchema, location="query")
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -179,7 +179,7 @@ def delete_activity(args, route_id, activity_id):
     return _present(route_id, user)
 
 
-@blp.route("/routes/<int:route_id>/activities/<int:activity_id>/result", methods=["POST"])
+@blp.route("/routes/<id:route_id>/activities/<id:activity_id>/result", methods=["POST"])
 @blp.arguments(ActivityResultSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -197,7 +197,7 @@ def _record_result(route_id, activity_id, user, data, version):
 
 # --- road-map corrections -----------------------------------------------------------------------------
 
-@blp.route("/routes/<int:route_id>/corrections", methods=["GET"])
+@blp.route("/routes/<id:route_id>/corrections", methods=["GET"])
 @blp.response(200, CorrectionListSchema)
 @error_responses(blp, 401, 404)
 def list_corrections(route_id):
@@ -206,7 +206,7 @@ def list_corrections(route_id):
     return {"route_id": route.id, "version": route.version, "items": route.corrections}
 
 
-@blp.route("/routes/<int:route_id>/corrections", methods=["POST"])
+@blp.route("/routes/<id:route_id>/corrections", methods=["POST"])
 @blp.arguments(CorrectionCreateSchema)
 @blp.response(201, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
@@ -219,7 +219,7 @@ def request_correction(data, route_id):
     return _present(route_id, user), 201, {"Location": url_for("api_routes.list_corrections", route_id=route_id)}
 
 
-@blp.route("/routes/<int:route_id>/corrections/<int:correction_id>/decision", methods=["POST"])
+@blp.route("/routes/<id:route_id>/corrections/<id:correction_id>/decision", methods=["POST"])
 @blp.arguments(CorrectionDecisionSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
