@@ -107,7 +107,7 @@ def test_full_life_cycle_through_the_web(client, auth, district):
     response = act(client, auth, "teacher", f"/routes/{route_id}/activities/{first.id}/result",
                    {"version": fresh(route_id).version, "status": "done", "product": "Карта самодиагностики",
                     "product_url": "https://example.org/map"},
-                   files={"file": (io.BytesIO(b"%PDF-1.4 test"), "Карта самодиагностики.pdf")},
+                   files={"file": (io.BytesIO(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"), "Карта самодиагностики.pdf")},
                    content_type="multipart/form-data")
     assert response.status_code == 302
     first = fresh(route_id).activities[0]

@@ -545,8 +545,9 @@ def activity_result(route_id, activity_id):
             payload = None
             upload = request.files.get("file")
             if upload is not None and upload.filename and form.status.data == "done":
-                data = upload.stream.read(uploads.MAX_PRODUCT_FILE_BYTES + 1)
-                payload = uploads.product_file_payload(upload.filename, data)
+                cap = uploads.MAX_PRODUCT_FILE_BYTES
+                data = upload.stream.read(cap + 1)  # one byte over the cap is enough to refuse it
+                payload = uploads.product_file_payload(upload.filename, data, max_bytes=cap)
             service.record_activity_result(
                 route_id, activity.id, current_user, status=form.status.data, product=form.product.data,
                 product_url=form.product_url.data, reason=form.reason.data, file=payload,
