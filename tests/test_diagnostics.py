@@ -512,3 +512,143 @@ def test_api_route_from_diagnostic(client, people):
     foreign = client.post("/api/v1/routes", headers=_token(client, "curator2"),
                           json={"from_diagnostic": True, "teacher_id": people.ivanova.id})
     assert foreign.status_code == 403
+
+
+# --- web pages ---------------------------------------------------------------------------------------
+
+def _post_file(client, url, data, name="results.csv", follow_redirects=False, **form):
+    return client.post(url, data={"file": (io.BytesIO(data), name), **form}, content_type="multipart/form-data",
+                       follow_redirects=follow_redirects)
+
+
+def test_web_import_preview_then_confirm(client, auth, people):
+    auth.login("curator")
+    page = client.get("/diagnostics/import")
+    assert page.status_code == 200 and "Скачать шаблон XLSX" in page.get_data(as_text=True)
+    preview = _post_file(client, "/diagnostics/import", (DATA / "results_cp1251_semicolon.csv").read_bytes())
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "Файл прочитан без ошибок" in html and "Иванова Анна Петровна" in html
+    assert counts() == (0, 0, 0), "the preview imports nothing"
+    upload_id = db.session.execute(select(StoredFile.id).order_by(StoredFile.id.desc())).scalars().first()
+    done = client.post("/diagnostics/import/confirm", data={"upload_id": str(upload_id)}, follow_redirects=True)
+    assert done.status_code == 200 and "Импорт завершён" in done.get_data(as_text=True)
+    assert stored_rows() == normalized(EXPECTED)
+    assert db.session.execute(select(DiagnosticImport.file_id)).scalar_one() == upload_id
+    # Somebody else's upload cannot be confirmed.
+    auth.logout()
+    auth.login("curator2")
+    assert client.post("/diagnostics/import/confirm", data={"upload_id": str(upload_id)}).status_code == 404
+
+
+def test_web_import_errors_are_listed_and_nothing_imported(client, auth, people):
+    auth.login("admin")
+    data, *_ = BAD_FILES["duplicate row"]
+    response = _post_file(client, "/diagnostics/import", data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Файл не импортирован" in html and "Повторяющаяся строка" in html
+    assert counts() == (0, 0, 0)
+    assert db.session.execute(select(func.count(StoredFile.id))).scalar_one() == 0
+
+
+@pytest.mark.parametrize("login, status", [("teacher", 403), ("director1", 403), ("curator", 200), ("head", 200)])
+def test_web_import_access(client, auth, people, login, status):
+    auth.login(login)
+    assert client.get("/diagnostics/import").status_code == status
+    assert client.get("/diagnostics/").status_code == status
+
+
+def test_web_template_downloads(client, auth, people):
+    auth.login("curator")
+    xlsx = client.get("/diagnostics/import/template.xlsx")
+    csv_file = client.get("/diagnostics/import/template.csv")
+    assert xlsx.status_code == csv_file.status_code == 200
+    assert xlsx.data == diagnostics.template_xlsx() or xlsx.data[:2] == b"PK"
+    assert csv_file.data.startswith(b"\xef\xbb\xbf") and "ФИО;Школа".encode() in csv_file.data
+
+
+def test_web_profile_shows_deficits_and_drafts_a_route(client, auth, people):
+    diagnostics.import_results((DATA / "results_utf8_comma.csv").read_bytes(), actor=people.admin)
+    auth.login("curator")
+    page = client.get(f"/teachers/{people.ivanova.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Результаты диагностики профессиональных компетенций" in html
+    assert "Формирование функциональной грамотности обучающихся" in html and "Создать маршрут по результатам" in html
+    overview = client.get("/diagnostics/teachers").get_data(as_text=True)
+    assert "Иванова Анна Петровна" in overview and "Петров Сергей Иванович" in overview
+    created = client.post("/diagnostics/routes/new", data={"teacher_id": people.ivanova.id})
+    assert created.status_code == 302
+    route = db.session.execute(select(Route).where(Route.teacher_id == people.ivanova.id)).scalar_one()
+    assert route.diagnostic_id is not None and created.headers["Location"].endswith(f"/routes/{route.id}")
+    # Another curator sees neither the deficits nor the button.
+    auth.logout()
+    auth.login("curator2")
+    other = client.get(f"/teachers/{people.ivanova.id}").get_data(as_text=True)
+    assert "Результаты диагностики профессиональных компетенций" not in other
+
+
+def test_web_route_from_diagnostic_without_results_says_why(client, auth, people):
+    auth.login("teacher")
+    response = client.post("/diagnostics/routes/new", follow_redirects=True)
+    assert "нет результатов диагностики" in response.get_data(as_text=True)
+    assert db.session.execute(select(func.count(Route.id))).scalar_one() == 0
+
+
+def test_web_draft_area_offers_resource_entries(client, auth, people):
+    diagnostics.import_results((DATA / "results_utf8_comma.csv").read_bytes(), actor=people.admin)
+    entry = resources.create_entry(people.curator, ENTRY)
+    route = diagnostics.draft_route_from_diagnostic(people.ivanova)
+    auth.login("ivanova", "password-123")
+    html = client.get(f"/routes/{route.id}").get_data(as_text=True)
+    assert "Дефициты по результатам диагностики и ресурсная карта" in html and entry.title in html
+    version = route.version
+    added = client.post(f"/diagnostics/routes/{route.id}/from-resource",
+                        data={"entry_id": entry.id, "deficit": "Методические компетенции", "version": version})
+    assert added.status_code == 302
+    db.session.expire_all()
+    assert len(db.session.get(Route, route.id).activities) == 3
+    stale = client.post(f"/diagnostics/routes/{route.id}/from-resource",
+                        data={"entry_id": entry.id, "deficit": "Методические компетенции", "version": version},
+                        follow_redirects=True)
+    assert "изменён другим пользователем" in stale.get_data(as_text=True)
+    db.session.expire_all()
+    assert len(db.session.get(Route, route.id).activities) == 3
+
+
+def test_web_resource_map_crud_and_import(client, auth, people):
+    auth.login("curator")
+    form = {"title": "Вебинар по ЦОР", "provider": "ЦНППМ", "kind": "webinar", "level": "regional",
+            "direction": "informational", "format": "online", "starts_on": "2022-11-01", "ends_on": "",
+            "hours": "2", "annotation": "ФГИС «Моя школа»", "competencies": "Цифровые ресурсы\nИКТ", "url": ""}
+    assert client.post("/resources/new", data=form).status_code == 302
+    entry = db.session.execute(select(ResourceEntry)).scalar_one()
+    assert entry.competency_names == ["Цифровые ресурсы", "ИКТ"] and entry.starts_on == date(2022, 11, 1)
+    listing = client.get("/resources/?q=ЦНППМ").get_data(as_text=True)
+    assert "Вебинар по ЦОР" in listing
+    bad = client.post(f"/resources/{entry.id}/edit", data={**form, "competencies": ""})
+    assert bad.status_code == 422
+    assert client.post(f"/resources/{entry.id}/edit", data={**form, "title": "Вебинар 2"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ResourceEntry, entry.id).title == "Вебинар 2"
+    imported = _post_file(client, "/resources/import", resources.template_csv(), follow_redirects=True)
+    assert "Ресурсная карта загружена" in imported.get_data(as_text=True)
+    broken = _post_file(client, "/resources/import", b"\x89PNG\r\n\x1a\n\x00")
+    assert broken.status_code == 422
+    assert client.post(f"/resources/{entry.id}/delete").status_code == 302
+    assert db.session.execute(select(func.count(ResourceEntry.id))).scalar_one() == 1
+    auth.logout()
+    auth.login("teacher")
+    assert client.get("/resources/").status_code == 200
+    assert client.get("/resources/new").status_code == 403
+    assert client.post("/resources/new", data=form).status_code == 403
+
+
+def test_web_forms_need_csrf(app, client, auth, people):
+    auth.login("curator")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = _post_file(client, "/diagnostics/import", (DATA / "results_utf8_comma.csv").read_bytes())
+        assert response.status_code == 400
+        assert client.post("/diagnostics/routes/new", data={"teacher_id": people.ivanova.id}).status_code == 400
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert counts() == (0, 0, 0)

@@ -318,3 +318,54 @@ def test_api_campaign_errors(client, dataset):
     stale = client.post(f"/api/v1/monitoring/campaigns/{created['id']}/sign", headers=head,
                         json={"version": created["version"] + 1})
     assert stale.status_code == 409
+
+
+# --- web pages ---------------------------------------------------------------------------------------
+
+def test_web_campaign_pages(client, auth, dataset):
+    auth.login("head")
+    assert client.get("/monitoring/new").status_code == 200
+    bad = client.post("/monitoring/new", data={"title": "М", "period_start": "2023-03-31", "period_end": "2023-03-01"})
+    assert bad.status_code == 422 and "раньше" in bad.get_data(as_text=True)
+    created = client.post("/monitoring/new", data={
+        "title": "Мониторинг разработки ИОМ", "period_start": "2023-03-27", "period_end": "2023-03-31",
+        "diagnostic_id": "", "addressees": "Руководителям ОО", "recommendations": "1. Контроль."})
+    assert created.status_code == 302
+    campaign = db.session.execute(select(MonitoringCampaign)).scalar_one()
+    page = client.get(f"/monitoring/{campaign.id}").get_data(as_text=True)
+    assert 'id="total-f2">37,5 %' in page and "F2 = 3 / 8 × 100 % = 37,5 %" in page
+    assert "<svg" in page and 'id="f2-chart"' in page and "СОШ № 3" in page and "—" in page
+    assert "cdn" not in page.lower()
+    version = campaign.version
+    edited = client.post(f"/monitoring/{campaign.id}/edit", data={
+        "version": version, "addressees": "Руководителям ОО", "recommendations": "1. Новое."})
+    assert edited.status_code == 302
+    stale = client.post(f"/monitoring/{campaign.id}/edit", data={
+        "version": version, "addressees": "x", "recommendations": "Старое"})
+    assert stale.status_code == 409
+    db.session.expire_all()
+    campaign = db.session.get(MonitoringCampaign, campaign.id)
+    assert campaign.recommendations == "1. Новое."
+    signed = client.post(f"/monitoring/{campaign.id}/sign", data={"version": campaign.version})
+    assert signed.status_code == 302
+    report = client.get(f"/monitoring/{campaign.id}/report.docx")
+    assert report.status_code == 200 and report.data[:2] == b"PK"
+    db.session.expire_all()
+    assert hashlib.sha256(report.data).hexdigest() == db.session.get(MonitoringCampaign, campaign.id).report_sha256
+    page = client.get(f"/monitoring/{campaign.id}").get_data(as_text=True)
+    assert "Подписан" in page and 'id="sign-form"' not in page and 'id="edit-form"' not in page
+    assert client.get("/monitoring/").status_code == 200
+
+
+@pytest.mark.parametrize("login, index, new", [("teacher", 403, 403), ("curator", 200, 403), ("director1", 200, 403),
+                                               ("head", 200, 200), ("admin", 200, 200)])
+def test_web_campaign_access(client, auth, district, login, index, new):
+    campaign = monitoring.create_campaign(district.head, PERIOD)
+    auth.login(login)
+    assert client.get("/monitoring/").status_code == index
+    assert client.get("/monitoring/new").status_code == new
+    assert client.get(f"/monitoring/{campaign.id}").status_code == (404 if login == "teacher" else 200)
+    if login != "head":
+        assert client.post(f"/monitoring/{campaign.id}/sign", data={}).status_code in {403, 404}
+        db.session.expire_all()
+        assert db.session.get(MonitoringCampaign, campaign.id).state == "open"

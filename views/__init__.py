@@ -10,5 +10,8 @@ def register_blueprints(app):
     app.register_blueprint(exports.bp)
     from views import documents
     app.register_blueprint(documents.bp)
+    from views import diagnostics, monitoring
+    app.register_blueprint(diagnostics.bp)
+    app.register_blueprint(monitoring.bp)
     from views.api import init_api
     init_api(app)

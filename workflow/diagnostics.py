@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -400,6 +400,21 @@ def import_results(data, *, actor=None, municipality=None, dry_run=False, thresh
     return plan.summary(dry_run=False)
 
 
+def preview_import(data, *, actor, threshold=None, provider="", file_name="", limit=500):
+    """Check a file and return the dry-run summary with its first rows ("items") for the preview page."""
+    require_importer(actor)
+    municipality = _resolve_municipality(actor, None)
+    try:
+        plan = plan_import(data, municipality=municipality, threshold=threshold, provider=provider,
+                           file_name=file_name)
+    finally:
+        db.session.rollback()
+    summary = plan.summary(dry_run=True)
+    summary["items"] = [row.as_dict() | {"school": row.teacher.school.name if row.teacher.school else ""}
+                        for row in plan.rows[:limit]]
+    return summary
+
+
 def _apply(plan, municipality, actor, stored_file):
     for diagnostic in plan.diagnostics:
         if diagnostic.existing is None:
@@ -540,6 +555,39 @@ def teacher_deficits(viewer, teacher):
         "deficits": [r for r in results if r.is_deficit],
         "history": [{"diagnostic": d, "results": n, "deficits": int(k or 0)} for d, n, k in history],
     }
+
+
+def teachers_overview(user, page=1, per_page=50):
+    """Teachers the user may follow (a curator's own; a school's; the municipality's) with their latest
+    diagnostic's deficits; one SQL query per page. Return (rows, total, pages)."""
+    latest = (select(DiagnosticResult.teacher_id, func.max(Diagnostic.held_on).label("held_on"))
+              .join(Diagnostic, Diagnostic.id == DiagnosticResult.diagnostic_id)
+              .group_by(DiagnosticResult.teacher_id).subquery())
+    query = (
+        select(User, School.name, latest.c.held_on,
+               func.count(DiagnosticResult.id), _DEFICIT_SUM,
+               select(func.count(Route.id)).where(Route.teacher_id == User.id, Route.diagnostic_id.isnot(None))
+               .correlate(User).scalar_subquery())
+        .join(latest, latest.c.teacher_id == User.id)
+        .join(DiagnosticResult, DiagnosticResult.teacher_id == User.id)
+        .join(Diagnostic, and_(Diagnostic.id == DiagnosticResult.diagnostic_id, Diagnostic.held_on == latest.c.held_on))
+        .outerjoin(School, School.id == User.school_id)
+        .group_by(User.id, School.id, School.name, latest.c.held_on)
+    )
+    if user.role == Role.CURATOR.value:
+        query = query.where(User.curator_id == user.id)
+    elif user.role == Role.SCHOOL_HEAD.value:
+        query = query.where(User.school_id == user.school_id)
+    elif user.role == Role.DEPARTMENT_HEAD.value:
+        query = query.where(User.municipality_id == user.municipality_id)
+    elif user.role != Role.ADMIN.value:
+        query = query.where(User.id == user.id)
+    total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    page = max(int(page or 1), 1)
+    rows = db.session.execute(query.order_by(User.full_name, User.id).limit(per_page)
+                              .offset((page - 1) * per_page)).unique().all()
+    return ([{"teacher": t, "school": school, "held_on": h, "results": n, "deficits": int(k or 0), "routes": r}
+             for t, school, h, n, k, r in rows], total, max((total + per_page - 1) // per_page, 1))
 
 
 def diagnostics_overview(user, page=1, per_page=50):

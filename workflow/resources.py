@@ -295,6 +295,22 @@ def add_activity_from_entry(route_id, actor, entry_id, deficit, version):
     return service.add_activity(route_id, actor, item, version)
 
 
+def propose_activity_from_entry(route_id, actor, entry_id, deficit, version):
+    """During implementation: ask the curator (a correction) to add an activity filled from an entry."""
+    from workflow import service
+    from workflow.diagnostics import activity_from_entry
+
+    route = service.load_route(route_id, actor, full=False)
+    entry = _entry_for_route(entry_id, route)
+    deficit = (deficit or "").strip() or (entry.competency_names[0] if entry.competency_names else entry.title)
+    item = activity_from_entry(entry, deficit[:2000], period_start=route.period_start, period_end=route.period_end)
+    if item["deadline"] is None:
+        item["deadline"] = route.period_end
+    return service.request_correction(
+        route_id, actor, reason=f"Добавить мероприятие ресурсной карты «{entry.title}» по дефициту «{deficit}»",
+        action="add", fields=item, version=version)
+
+
 def _entry_for_route(entry_id, route):
     entry = db.session.get(ResourceEntry, entry_id)
     municipality_id = route.school.municipality_id if route.school is not None else route.teacher.municipality_id

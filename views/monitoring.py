@@ -1,0 +1,181 @@
+"""Pages of monitoring campaigns: list, open, the indicator table and chart, recommendations, signing, report."""
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from models import Diagnostic, db
+from views.documents import _docx_response
+from workflow import monitoring
+from workflow.errors import Conflict, InvalidInput, NotPermitted, StaleVersion
+from workflow.states import STATE_LABELS, STATES
+
+bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
+
+CHART_COLORS = {"drafted": "#6c757d", "curator_approved": "#0dcaf0", "in_progress": "#0d6efd",
+                "reflected": "#ffc107", "closed": "#198754"}
+
+
+@bp.app_template_global()
+def monitoring_can_view():
+    return monitoring.can_view(current_user)
+
+
+@bp.app_template_filter("f2")
+def f2_filter(value):
+    """F2 as the pages show it: "100 %", "66,7 %" or "—" when C2 = 0."""
+    return monitoring.format_f2(value)
+
+
+class CampaignForm(FlaskForm):
+    title = StringField("Название", validators=[DataRequired(message="Укажите название"), Length(max=400)],
+                        default=monitoring.DEFAULT_TITLE)
+    period_start = DateField("Начало", validators=[DataRequired(message="Укажите дату начала")])
+    period_end = DateField("Окончание", validators=[DataRequired(message="Укажите дату окончания")])
+    diagnostic_id = SelectField("Диагностика", choices=[], validators=[Optional()])
+    addressees = TextAreaField("Адресаты отчёта (по одному в строке)", validators=[Length(max=2000)],
+                               default=monitoring.DEFAULT_ADDRESSEES)
+    recommendations = TextAreaField("Рекомендации", validators=[Length(max=10000)],
+                                    default=monitoring.DEFAULT_RECOMMENDATIONS)
+    issue_order = BooleanField("Издать приказ «О проведении мониторинга»")
+
+
+class EditForm(FlaskForm):
+    version = HiddenField()
+    addressees = TextAreaField("Адресаты отчёта (по одному в строке)", validators=[Length(max=2000)])
+    recommendations = TextAreaField("Рекомендации (каждый пункт с новой строки)", validators=[Length(max=10000)])
+
+
+class SignForm(FlaskForm):
+    version = HiddenField()
+
+
+def _diagnostic_choices():
+    rows = db.session.execute(
+        select(Diagnostic).where(Diagnostic.municipality_id == current_user.municipality_id)
+        .order_by(Diagnostic.held_on.desc())
+    ).scalars().all()
+    return [SelectChoice("", "Все диагностики, проведённые до конца периода")] + [
+        SelectChoice(str(d.id), f"{d.title} ({d.held_on:%d.%m.%Y})") for d in rows]
+
+
+@bp.route("/")
+@login_required
+def index():
+    """Campaigns of the municipality, newest first."""
+    page = max(request.args.get("page", type=int) or 1, 1)
+    items, total, pages = monitoring.campaigns_page(current_user, page)
+    return render_template("monitoring/index.html", items=items, total=total, pages=pages, page=page,
+                           may_manage=monitoring.can_manage(current_user))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Open a campaign for a period (department head); optionally issue the order about it."""
+    if not monitoring.can_manage(current_user):
+        raise NotPermitted("Мониторинг проводит начальник управления образования")
+    form = CampaignForm()
+    form.diagnostic_id.choices = _diagnostic_choices()
+    error, status = None, 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                campaign = monitoring.create_campaign(current_user, {
+                    "title": form.title.data, "period_start": form.period_start.data,
+                    "period_end": form.period_end.data, "diagnostic_id": form.diagnostic_id.data or None,
+                    "addressees": form.addressees.data, "recommendations": form.recommendations.data,
+                    "issue_order": form.issue_order.data})
+            except (InvalidInput, Conflict) as exc:
+                error, status = exc.message, exc.status
+            else:
+                flash("Мониторинг открыт." + (" Приказ о проведении мониторинга издан." if campaign.order_id else ""),
+                      "success")
+                return redirect(url_for("monitoring.show", campaign_id=campaign.id))
+        else:
+            error, status = "Проверьте поля формы.", 422
+    return render_template("monitoring/new.html", form=form, error=error), status
+
+
+def _chart(figures):
+    """Bars of F2 per school and a stacked bar of routes by state, as numbers for an inline SVG."""
+    schools = figures["schools"]
+    bars = [{"name": s["name"], "f2": s["f2"], "width": (s["f2"] or 0) * 3, "c2": s["c2"], "b2": s["b2"]}
+            for s in schools]
+    total = figures["totals"]["routes_total"] or 0
+    offset, segments = 0.0, []
+    for state in STATES:
+        count = figures["totals"]["routes"].get(state, 0)
+        width = 600.0 * count / total if total else 0
+        segments.append({"state": state, "label": STATE_LABELS[state], "count": count, "x": offset, "width": width,
+                         "color": CHART_COLORS[state]})
+        offset += width
+    return {"bars": bars, "height": 24 * len(bars) + 30, "segments": segments}
+
+
+def _render(campaign, edit_form=None, error=None, status=200):
+    figures = monitoring.campaign_figures(campaign)
+    teachers = monitoring.campaign_teachers(campaign)
+    edit_form = edit_form or EditForm(formdata=None, data={
+        "version": campaign.version, "addressees": campaign.addressees, "recommendations": campaign.recommendations})
+    return render_template(
+        "monitoring/show.html", campaign=campaign, figures=figures, teachers=teachers, chart=_chart(figures),
+        edit_form=edit_form, sign_form=SignForm(formdata=None, data={"version": campaign.version}),
+        may_manage=monitoring.can_manage(current_user, campaign) and not campaign.is_signed,
+        may_sign=monitoring.can_sign(current_user, campaign) and not campaign.is_signed,
+        states=STATES, error=error, computed_line=monitoring.computed_line(
+            figures["totals"]["b2"], figures["totals"]["c2"]),
+    ), status
+
+
+@bp.route("/<int:campaign_id>")
+@login_required
+def show(campaign_id):
+    """The campaign: C2, B2, F2 per school and in total (table and chart), routes by state, overdue."""
+    return _render(monitoring.load_campaign(campaign_id, current_user))
+
+
+@bp.route("/<int:campaign_id>/edit", methods=["POST"])
+@login_required
+def edit(campaign_id):
+    """Save the recommendations and addressees of an open campaign."""
+    campaign = monitoring.load_campaign(campaign_id, current_user)
+    form = EditForm()
+    if not form.validate():
+        return _render(campaign, form, "Проверьте поля формы.", 422)
+    try:
+        monitoring.update_campaign(current_user, campaign_id, {
+            "addressees": form.addressees.data, "recommendations": form.recommendations.data},
+            version=form.version.data)
+    except (InvalidInput, StaleVersion, Conflict) as exc:
+        db.session.expire_all()
+        return _render(monitoring.load_campaign(campaign_id, current_user), form, exc.message, exc.status)
+    flash("Рекомендации сохранены.", "success")
+    return redirect(url_for("monitoring.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/sign", methods=["POST"])
+@login_required
+def sign(campaign_id):
+    """Sign the campaign: freeze the figures and the teachers behind them; store the report."""
+    form = SignForm()
+    form.validate()
+    try:
+        monitoring.sign_campaign(current_user, campaign_id, version=form.version.data)
+    except (StaleVersion, Conflict) as exc:
+        db.session.expire_all()
+        return _render(monitoring.load_campaign(campaign_id, current_user), error=exc.message, status=exc.status)
+    flash("Мониторинг подписан: показатели зафиксированы, отчёт сформирован.", "success")
+    return redirect(url_for("monitoring.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/report.docx")
+@login_required
+def report(campaign_id):
+    """Download the report stored at signing."""
+    campaign = monitoring.load_campaign(campaign_id, current_user)
+    data, filename = monitoring.report_document(campaign)
+    return _docx_response(data, filename)
