@@ -652,3 +652,18 @@ def test_web_forms_need_csrf(app, client, auth, people):
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
     assert counts() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("login, items", [
+    ("curator", ["Диагностика", "Ресурсная карта", "Мониторинг"]),
+    ("head", ["Диагностика", "Ресурсная карта", "Мониторинг"]),
+    ("director1", ["Дефициты педагогов", "Ресурсная карта", "Мониторинг"]),
+    ("teacher", ["Ресурсная карта"]),
+])
+def test_nav_links(client, auth, people, login, items):
+    auth.login(login)
+    html = client.get("/resources/").get_data(as_text=True)
+    for item in items:
+        assert f">{item}</a>" in html, item
+    if login == "teacher":
+        assert ">Мониторинг</a>" not in html and ">Диагностика</a>" not in html
