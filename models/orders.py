@@ -46,6 +46,8 @@ class Order(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     # Which template version produced the document (None: the file shipped in docx_templates/).
     template_version_id: Mapped[int | None] = mapped_column(ForeignKey("document_templates.id"), index=True)
+    # Lower-cased "number title issuer" for search (SQLite's lower() knows no Cyrillic).
+    search_text: Mapped[str] = mapped_column(String(1400), default="")
     # The context the document was rendered from, JSON-safe, for the record.
     context: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

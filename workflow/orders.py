@@ -239,6 +239,11 @@ def _json_safe(value):
     return str(value)
 
 
+def search_key(number, title, issuer_name):
+    """The lower-cased text an order is found by."""
+    return " ".join(f"№ {number} {title} {issuer_name or ''}".split()).lower()[:1400]
+
+
 def order_filename(order, ext="docx"):
     return f"Приказ № {order.number} от {documents.ru_date(order.issued_on)}.{ext}"
 
@@ -280,7 +285,7 @@ def issue_order(kind, municipality, issued_by, *, title, context, issued_on=None
         order = Order(municipality_id=municipality_id, year=issued_on.year, number=number, kind=kind,
                       title=title, issued_on=issued_on, issued_by_id=issuer_id, file=stored,
                       sha256=rendered.sha256, template_version_id=rendered.template_version_id,
-                      context=_json_safe(full))
+                      context=_json_safe(full), search_text=search_key(number, title, issued_by.full_name))
         for position, route_id in enumerate(route_ids):
             order.routes.append(OrderRoute(route_id=route_id, position=position))
         db.session.add(order)
@@ -390,7 +395,7 @@ def can_see_orders(user):
 def orders_query(user, *, q=None, kind=None, year=None):
     """Select the orders the user may see, newest first, searchable by number, title and issuer."""
     query = (
-        select(Order).join(User, Order.issued_by_id == User.id)
+        select(Order)
         .where(visibility_clause(user))
         .options(joinedload(Order.issued_by))
         .order_by(Order.issued_on.desc(), Order.number.desc(), Order.id.desc())
@@ -402,11 +407,11 @@ def orders_query(user, *, q=None, kind=None, year=None):
     q = " ".join((q or "").split())
     if q:
         number = q.lstrip("№").strip()
-        pattern = f"%{q.lower()}%"
-        conditions = [func.lower(Order.title).like(pattern), func.lower(User.full_name).like(pattern)]
-        if number.isdigit():
-            conditions.append(Order.number == int(number))
-        query = query.where(or_(*conditions))
+        if number.isdigit() and len(number) < 10:
+            # A number finds the order with that number, or the orders of that year.
+            query = query.where(or_(Order.number == int(number), Order.year == int(number)))
+        else:
+            query = query.where(Order.search_text.contains(q.lower(), autoescape=True))
     return query
 
 
