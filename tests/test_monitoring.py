@@ -369,3 +369,39 @@ def test_web_campaign_access(client, auth, district, login, index, new):
         assert client.post(f"/monitoring/{campaign.id}/sign", data={}).status_code in {403, 404}
         db.session.expire_all()
         assert db.session.get(MonitoringCampaign, campaign.id).state == "open"
+
+
+# --- the demo district ------------------------------------------------------------------------------
+
+def test_demo_reproduces_seed_000(app):
+    from models import Route, User
+    from workflow import demo
+
+    demo.load()
+    head = db.session.execute(select(User).where(User.login == "ezhkova")).scalar_one()
+    campaign = db.session.execute(select(MonitoringCampaign)).scalar_one()
+    assert (campaign.period_start, campaign.period_end) == (date(2023, 3, 27), date(2023, 3, 31))
+    routes_from_diagnostic = db.session.execute(
+        select(func.count(Route.id)).where(Route.diagnostic_id.isnot(None))).scalar_one()
+    assert routes_from_diagnostic == 52
+    signed = monitoring.sign_campaign(head, campaign.id)
+    totals = signed.figures["totals"]
+    assert (totals["c2"], totals["b2"], totals["f2"], totals["routes_developed"]) == (52, 52, 100.0, 52)
+    schools = signed.figures["schools"]
+    assert len(schools) == 17 and all(s["f2"] == 100.0 for s in schools)
+    assert sum(s["c2"] for s in schools) == 52
+    assert {p["full_name"] for p in signed.teachers["c2"]} == {p["full_name"] for p in signed.teachers["b2"]}
+    text = report_text(signed)
+    for expected in ["Начальнику методического отдела МКУ ЦПО МО Динской район", "Руководителям ОО",
+                     "С 27 по 31 марта 2023 года проведен мониторинг",
+                     "приняли участие 52 педагога",
+                     "Для всех 52 педагогов СОШ № 1, 2, 3, 4, 5, 6, 10, 13, 14, 20, 21, 29, 30, 35, 37, 38, 53",
+                     "составила 100%", "F2 = 52 / 52 × 100 % = 100 %",
+                     "разработаны 52 индивидуальных образовательных маршрута",
+                     "в сентябре 2022 года", "взять на контроль",
+                     "Начальник управления образования МО Динской район | М.А. Ежкова"]:
+        assert expected in text, expected
+    # Every diagnosed teacher's deficits are the areas their route addresses; the catalogue covers them.
+    from models import DiagnosticResult, ResourceEntry
+    assert db.session.execute(select(func.count(DiagnosticResult.id))).scalar_one() == 52 * 6
+    assert db.session.execute(select(func.count(ResourceEntry.id))).scalar_one() >= 10

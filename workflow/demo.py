@@ -7,7 +7,7 @@ import random
 from datetime import date, timedelta
 
 from models import Municipality, Role, db
-from workflow import accounts, service
+from workflow import accounts, demo_diagnostics, service
 
 DEMO_PASSWORD = "demo-iom-2023"
 
@@ -109,6 +109,8 @@ def load(seed=2023):
     for number, school in zip(SCHOOL_NUMBERS, schools):
         user(f"head{number}", Role.SCHOOL_HEAD, _name(rng, rng.random() < 0.7), school, "Директор")
 
+    # The ФИОКО diagnostic of September 2022: the 52 diagnosed teachers' routes are built on it.
+    diagnostic = demo_diagnostics.create_diagnostic(municipality)
     today = date.today()
     start, end = today - timedelta(days=150), today + timedelta(days=215)
     total = DIAGNOSED_TEACHERS + 4
@@ -122,11 +124,17 @@ def load(seed=2023):
         accounts.assign_curator(teacher, curator)
         target = _TARGETS[index] if index < DIAGNOSED_TEACHERS else "drafted"
         _build_route(rng, teacher, curator, head, school, subject, start, end, target,
-                     submit=index >= DIAGNOSED_TEACHERS + 2)
+                     submit=index >= DIAGNOSED_TEACHERS + 2,
+                     diagnostic_id=diagnostic.id if index < DIAGNOSED_TEACHERS else None)
+    competencies = [d[0] for d in DEFICITS]
+    demo_diagnostics.add_results(diagnostic, competencies,
+                                 [f"teacher{i:02d}" for i in range(1, DIAGNOSED_TEACHERS + 1)])
+    demo_diagnostics.add_resource_map(curators[0], competencies)
+    demo_diagnostics.open_campaign(head, diagnostic)
     return municipality
 
 
-def _build_route(rng, teacher, curator, head, school, subject, start, end, target, submit):
+def _build_route(rng, teacher, curator, head, school, subject, start, end, target, submit, diagnostic_id=None):
     deficit = rng.choice(DEFICITS)
     route = service.create_route(teacher, data={
         "period_start": start, "period_end": end, "workplace": f"МБОУ {school.name} МО Динской район",
@@ -136,7 +144,7 @@ def _build_route(rng, teacher, curator, head, school, subject, start, end, targe
         "request": f"Затруднения в области «{deficit[0].lower()}» по результатам диагностики ФИОКО "
                    f"(сентябрь 2022 г.): {deficit[1].lower()}.",
         "activities": _roadmap(rng, start, end),
-    })
+    }, diagnostic_id=diagnostic_id)
     if target == "drafted" and not submit:
         return route
     route = service.apply_transition(route.id, "request_review", teacher)
