@@ -249,6 +249,25 @@ def test_compiled_renderer_gives_the_same_documents_as_plain_docxtpl(app, distri
                 io.BytesIO(documents.builtin_bytes(name))).read("word/styles.xml")
 
 
+def test_compiled_renderer_matches_docxtpl_on_column_loops(app):
+    """A template whose cell loop changes the column count takes docxtpl's fix_tables path too."""
+    doc = Document()
+    doc.add_paragraph("{{ title }}")
+    table = doc.add_table(rows=2, cols=4)
+    for row, (label, item) in zip(table.rows, [("Колонки", "{{ c }}"), ("Значения", "{{ c|upper }}")]):
+        for cell, text in zip(row.cells, [label, "{%tc for c in cols %}", item, "{%tc endfor %}"]):
+            cell.text = text
+    out = io.BytesIO()
+    doc.save(out)
+    context = {"title": TRICKY, "cols": ["а & б", "<в>", "г\nд"]}
+    fast = CompiledDocx(out.getvalue(), documents.make_env()).render(context)
+    from workflow.docx_render import render_with_docxtpl
+    reference = render_with_docxtpl(out.getvalue(), context, documents.make_env())
+    assert blocks(fast) == blocks(reference)
+    assert _canonical(document_xml(fast)) == _canonical(document_xml(reference))
+    assert tables(fast)[0][0] == ["Колонки", "а & б", "<в>", "г\nд"]
+
+
 def test_compiled_template_is_reused_between_renders(app):
     first = documents.compiled_template("route")
     documents.render_docx("route", documents.sample_route_context())

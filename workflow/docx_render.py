@@ -101,11 +101,30 @@ def write_zip(entries):
     return out.getvalue()
 
 
+_PARAGRAPH = re.compile(r"<w:p(?: [^>]*)?>.*?</w:p>", re.DOTALL)
+_LISTING_CHARS = re.compile("[\t\a\n\f]")
+# Tags that make docxtpl change a table's cell count (its fix_tables then rewrites the grid).
+_CELL_TAGS = re.compile(r"{%-?\s*(?:tc\s|hm\s*-?%}|vm\s*-?%}|colspan\s)|{{-?\s*tc\s")
+
+
+def _resolve_listing(xml):
+    """docxtpl's resolve_listing, applied only to the paragraphs it would change (same result)."""
+    if not _LISTING_CHARS.search(xml):
+        return xml
+
+    def paragraph(match):
+        text = match.group(0)
+        return _TPL.resolve_listing(text) if _LISTING_CHARS.search(text) else text
+
+    return _PARAGRAPH.sub(paragraph, xml)
+
+
 def _post_render(xml):
     """The steps docxtpl's render_xml_part runs on a rendered part."""
-    xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
+    # Same as docxtpl's re.sub(r"\n<w:p([ >])", r"<w:p\1", xml), without the per-match template.
+    xml = xml.replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
     xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
-    return _TPL.resolve_listing(xml)
+    return _resolve_listing(xml)
 
 
 def _prepare(src_xml):
@@ -138,7 +157,10 @@ class CompiledDocx:
         self.parts = {}
         self.sources = {}
 
-        body_source = _prepare(_TPL.patch_xml(_TPL.xml_to_string(document._element.body)))
+        body_xml = _TPL.xml_to_string(document._element.body)
+        # Only cell-level tags can change a row's cell count; without them the grid never needs fixing.
+        self._fix_tables = bool(_CELL_TAGS.search(body_xml))
+        body_source = _prepare(_TPL.patch_xml(body_xml))
         self._add(_TemplatedPart(self.main_name, "body", body_source, None))
         root = copy.deepcopy(document._element)
         body = root.find(qn("w:body"))
@@ -191,15 +213,7 @@ class CompiledDocx:
         for name, part in self.parts.items():
             xml = _post_render(part.template.render(context))
             if part.kind == "body":
-                if self.strict_xml:
-                    etree.fromstring(xml)
-                tree = _TPL.fix_tables(xml)
-                ids = 1000
-                for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
-                    ids += 1
-                    element.attrib["id"] = str(ids)
-                body = etree.tostring(tree, encoding="unicode")
-                rendered[name] = (self._document_head + body + self._document_tail).encode("utf-8")
+                rendered[name] = (self._document_head + self._body(xml) + self._document_tail).encode("utf-8")
             elif part.kind == "header_footer":
                 element = parse_xml(xml.encode(part.encoding))
                 rendered[name] = etree.tostring(element, encoding="UTF-8", standalone=True)
@@ -214,6 +228,27 @@ class CompiledDocx:
                 setattr(properties, prop, template.render(context))
             rendered[self.core_name] = etree.tostring(element, encoding="UTF-8", standalone=True)
         return rendered
+
+    def _body(self, xml):
+        """The rendered body as docxtpl leaves it: tables fixed, docPr ids renumbered from 1001.
+
+        The body is parsed strictly (cheap, in C); only a body that is not well-formed takes docxtpl's
+        recovering parser, and only bodies with cell-level tags or pictures are rebuilt from the tree.
+        """
+        try:
+            tree = etree.fromstring(xml)
+        except etree.XMLSyntaxError:
+            if self.strict_xml:
+                raise
+            tree = None
+        if tree is not None and not self._fix_tables and "docPr" not in xml:
+            return xml
+        tree = _TPL.fix_tables(xml)
+        ids = 1000
+        for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
+            ids += 1
+            element.attrib["id"] = str(ids)
+        return etree.tostring(tree, encoding="unicode")
 
     def render(self, context):
         """Return the DOCX bytes of the template rendered with the context."""
