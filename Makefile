@@ -31,5 +31,9 @@ bench: venv
 migration: venv
 	VENV=$(VENV) ./scripts/regenerate_migration.sh
 
+# A bounded load test on loopback: gunicorn + a scratch PostgreSQL database, 50 users for 60 s.
+loadtest: venv
+	$(BIN)/python -m loadtest.run
+
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

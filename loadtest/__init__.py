@@ -1,0 +1,1 @@
+"""A bounded load test on loopback: python -m loadtest.run (make loadtest)."""
