@@ -1,13 +1,15 @@
 """The JSON API under /api/v1: tokens, routes, road map, corrections, transitions, errors, OpenAPI."""
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
+from flask import Blueprint
 from sqlalchemy import event, func, select
 
 from conftest import PASSWORD, activity_data
 from models import ApiToken, Route, RouteEvent, db
 from models._time import utcnow
+from views.api.auth import current_api_user, roles_required, token_required
 from workflow import accounts, service
 
 API = "/api/v1"
@@ -94,7 +96,8 @@ def test_issue_token_and_use_it(api, district):
     response = api.client.post(f"{API}/tokens", json={"login": "teacher", "password": PASSWORD})
     assert response.status_code == 201
     assert set(response.json) == {"token", "expires_at"}
-    assert response.json["expires_at"] > utcnow().isoformat()
+    expires_at = datetime.fromisoformat(response.json["expires_at"])
+    assert expires_at.utcoffset() == timedelta(0) and expires_at.replace(tzinfo=None) > utcnow()
     assert len(response.json["token"]) >= 32
     ok = api.client.get(f"{API}/routes", headers={"Authorization": f"Bearer {response.json['token']}"})
     assert ok.status_code == 200
@@ -172,6 +175,27 @@ def test_api_is_csrf_exempt_but_the_web_is_not(api, district, app):
     assert api.post("/routes", "teacher", json={}).status_code == 201
     web = api.client.post("/login", data={"login": "teacher", "password": PASSWORD})
     assert web.status_code == 400 and not web.is_json
+
+
+def test_auth_helpers_protect_views_of_other_blueprints(app, api, district):
+    bp = Blueprint("api_helpers_probe", __name__, url_prefix="/api/v1/probe")
+
+    @bp.route("/any")
+    @token_required
+    def any_user():
+        return {"login": current_api_user().login}
+
+    @bp.route("/heads")
+    @roles_required("department_head", "admin")
+    def heads_only():
+        return {"login": current_api_user().login}
+
+    app.register_blueprint(bp)
+    assert_error(api.client.get(f"{API}/probe/any"), 401, "unauthorized")
+    assert api.get("/probe/any", "teacher").json == {"login": "teacher"}
+    assert_error(api.client.get(f"{API}/probe/heads"), 401)
+    assert_error(api.get("/probe/heads", "teacher"), 403, "forbidden")
+    assert api.get("/probe/heads", "head").json == {"login": "head"}
 
 
 ENDPOINTS = [
