@@ -10,10 +10,18 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 import config
 from models import db, login_manager
 from workflow.errors import WorkflowError
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` limited to a 32-bit database integer."""
+
+    def __init__(self, map, *args, max=2**31 - 1, **kwargs):
+        super().__init__(map, *args, max=max, **kwargs)
+
 
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
@@ -44,6 +52,8 @@ def create_app(test_config=None):
     with app.app_context():
         _configure_engine(db.engine)
 
+    # Ids in URLs fit a database integer, so an absurd id is a 404 and never a database error.
+    app.url_map.converters["int"] = BoundedIntConverter
     from views import register_blueprints
     register_blueprints(app)
     from views import http_security
