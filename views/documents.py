@@ -137,14 +137,19 @@ def _visible_schools(user):
     return db.session.execute(query).scalars().all()
 
 
-def _export_ids(user, state=None, school_id=None, teacher_id=None):
-    query = select(Route.id).where(permissions.visibility_clause(user)).order_by(Route.school_id, Route.id)
+def _export_query(user, state=None, school_id=None, teacher_id=None):
+    query = select(Route.id).where(permissions.visibility_clause(user))
     if state:
         query = query.where(Route.state == state)
     if school_id:
         query = query.where(Route.school_id == school_id)
     if teacher_id:
         query = query.where(Route.teacher_id == teacher_id)
+    return query
+
+
+def _export_ids(user, state=None, school_id=None, teacher_id=None):
+    query = _export_query(user, state, school_id, teacher_id).order_by(Route.school_id, Route.id)
     return db.session.execute(query).scalars().all()
 
 
@@ -155,7 +160,8 @@ def export():
     _require_export(current_user)
     state = request.args.get("state") if request.args.get("state") in STATE_LABELS else None
     school_id = _int_arg("school_id")
-    count = len(_export_ids(current_user, state, school_id))
+    count = db.session.execute(
+        select(func.count()).select_from(_export_query(current_user, state, school_id).subquery())).scalar_one()
     return render_template("documents/export.html", schools=_visible_schools(current_user), state=state,
                            school_id=school_id, count=count, STATE_LABELS=STATE_LABELS)
 
