@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from blinker import signal
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload, selectinload
@@ -100,11 +101,20 @@ def _unit_of_work():
         raise
 
 
-def _notify(route_id, event, actor):
+def _key(instance):
+    """Return an instance's primary key without loading it (the commit expired it; `.id` would
+    reload the whole row, and for a route its eager-loaded collections, just to name it)."""
+    instance = getattr(instance, "_get_current_object", lambda: instance)()  # current_user's proxy
+    identity = sa_inspect(instance).identity
+    return identity[0] if identity else instance.id
+
+
+def _notify(route, event, actor):
     """Run the after-commit listeners; a failing one is logged and cannot undo or fail the change."""
+    route_id = _key(route)
     for receiver in route_changed.receivers_for(route_id):
         try:
-            receiver(route_id, event=event, actor_id=actor.id)
+            receiver(route_id, event=event, actor_id=_key(actor))
         except Exception:
             # The change is committed: report the side effect's failure, keep the session usable.
             db.session.rollback()
@@ -166,7 +176,7 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
             raise InvalidInput("Для этого действия нужен комментарий (причина)")
         if not fire(route, trigger, actor, comment):
             raise TransitionNotAllowed("Действие сейчас недоступно")
-    _notify(route.id, trigger, actor)
+    _notify(route, trigger, actor)
     return route
 
 
@@ -261,7 +271,7 @@ def create_route(actor, teacher_id=None, data=None, *, diagnostic_id=None):
         db.session.flush()
         for index, item in enumerate(data.get("activities") or []):
             route.activities.append(_new_activity(item, index))
-    _notify(route.id, "created", actor)
+    _notify(route, "created", actor)
     return route
 
 
@@ -283,7 +293,7 @@ def update_route(route_id, actor, data, version):
         for key, value in fields.items():
             setattr(route, key, value)
         _touch(route)
-    _notify(route.id, "edited", actor)
+    _notify(route, "edited", actor)
     return route
 
 
@@ -336,7 +346,7 @@ def add_activity(route_id, actor, item, version):
         activity = _new_activity(item, position)
         route.activities.append(activity)
         _touch(route)
-    _notify(route.id, "activity_added", actor)
+    _notify(route, "activity_added", actor)
     return route, activity
 
 
@@ -350,7 +360,7 @@ def update_activity(route_id, activity_id, actor, item, version):
         for key, value in _activity_fields(item, partial=True).items():
             setattr(activity, key, value)
         _touch(route)
-    _notify(route.id, "activity_edited", actor)
+    _notify(route, "activity_edited", actor)
     return route, activity
 
 
@@ -363,7 +373,7 @@ def delete_activity(route_id, activity_id, actor, version):
         _require_section(route, actor, "activities")
         route.activities.remove(activity)
         _touch(route)
-    _notify(route.id, "activity_deleted", actor)
+    _notify(route, "activity_deleted", actor)
     return route
 
 
@@ -400,7 +410,7 @@ def record_activity_result(route_id, activity_id, actor, *, status, product="", 
         elif status != ActivityStatus.DONE.value:
             activity.product_file = None
         _touch(route)
-    _notify(route.id, "activity_result", actor)
+    _notify(route, "activity_result", actor)
     return route, activity
 
 
@@ -447,7 +457,7 @@ def request_correction(route_id, actor, *, reason, action, activity_id=None, fie
         route.events.append(RouteEvent(actor_id=actor.id, event="correction_requested",
                                        from_state=route.state, to_state=route.state, comment=reason))
         _touch(route)
-    _notify(route.id, "correction_requested", actor)
+    _notify(route, "correction_requested", actor)
     return route, correction
 
 
@@ -476,7 +486,7 @@ def decide_correction(route_id, correction_id, actor, *, approve, comment="", ve
             actor_id=actor.id, event="correction_approved" if approve else "correction_rejected",
             from_state=route.state, to_state=route.state, comment=comment))
         _touch(route)
-    _notify(route.id, "correction_decided", actor)
+    _notify(route, "correction_decided", actor)
     return route, correction
 
 
