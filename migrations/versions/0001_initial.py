@@ -389,6 +389,7 @@ def upgrade():
     sa.Column('file_id', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('template_version_id', sa.Integer(), nullable=True),
+    sa.Column('search_text', sa.String(length=1400), nullable=False),
     sa.Column('context', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_orders_file_id_stored_files')),
