@@ -96,38 +96,45 @@ def _snapshot(route_id):
     return route.state, route.version, events.scalar_one()
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", list(CASES))
-def test_route_access(client, auth, district, case, role):
-    state, method, url, data, allowed, refusals, setup = CASES[case]
+def _prepared(district, state, setup):
     route = district.route(state=state)
     extra = setup(district, route) if setup else None
     db.session.expire_all()
-    route = db.session.get(Route, route.id)
-    if role != "anonymous":
-        auth.login(LOGINS[role])
-    before = _snapshot(route.id)
-    payload = {**(data or {}), "version": route.version}
-    if method == "GET":
-        response = client.get(url(route, extra))
-    else:
-        response = client.post(url(route, extra), data=payload)
+    return db.session.get(Route, route.id), extra
 
-    if role == "anonymous":
-        assert response.status_code == 302 and "/login" in response.headers["Location"]
-    elif role in allowed:
-        assert response.status_code == (200 if method == "GET" else 302), response.get_data(as_text=True)[:500]
-        if method == "POST":
-            assert _snapshot(route.id) != before  # the action happened
-    elif role in VIEWERS:
-        assert response.status_code == refusals[role], response.get_data(as_text=True)[:500]
-    else:
-        assert response.status_code == 404
-    if role not in allowed:
-        assert _snapshot(route.id) == before
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_route_access(client, auth, district, case):
+    """Try one page or action as every role; a refused try changes nothing."""
+    state, method, url, data, allowed, refusals, setup = CASES[case]
+    shared = _prepared(district, state, setup)
+    for role in ROLES:
+        # A successful change needs a route of its own; refused tries share one.
+        route, extra = _prepared(district, state, setup) if role in allowed and method == "POST" else shared
+        auth.logout()
         if role != "anonymous":
-            text = response.get_data(as_text=True)
-            assert "<html" in text and "Traceback" not in text
+            auth.login(LOGINS[role])
+        before = _snapshot(route.id)
+        if method == "GET":
+            response = client.get(url(route, extra))
+        else:
+            response = client.post(url(route, extra), data={**(data or {}), "version": route.version})
+        text = response.get_data(as_text=True)
+
+        if role == "anonymous":
+            assert response.status_code == 302 and "/login" in response.headers["Location"], role
+        elif role in allowed:
+            assert response.status_code == (200 if method == "GET" else 302), (role, text[:300])
+            if method == "POST":
+                assert _snapshot(route.id) != before, role  # the action happened
+        elif role in VIEWERS:
+            assert response.status_code == refusals[role], (role, response.status_code)
+        else:
+            assert response.status_code == 404, role
+        if role not in allowed:
+            assert _snapshot(route.id) == before, role
+            if role != "anonymous":
+                assert "<html" in text and "Traceback" not in text
 
 
 def test_lists_show_only_what_each_role_may_see(client, auth, district):
