@@ -1,5 +1,7 @@
 """Migrations: an empty database upgrades to head, equals the models, and downgrades to nothing;
 the audit trail is append-only in the migrated database itself."""
+from types import SimpleNamespace
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -10,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from _databases import app_config, scratch_database
 from app import create_app
 from conftest import District
-from models import Route, RouteEvent, db
+from models import Route, RouteEvent, User, db
 from workflow import service
 from workflow.schema import MIGRATIONS
 
@@ -66,14 +68,21 @@ def test_init_db_upgrades_an_empty_database_and_is_idempotent(empty_app):
         assert set(db.metadata.tables) <= set(inspect(connection).get_table_names())
 
 
-@pytest.fixture
-def migrated_district(empty_app):
-    """The test district on the migrated schema, with a route that has audit rows."""
-    upgrade(directory=str(MIGRATIONS), revision="head")
-    district = District()
-    route = district.route(state="curator_approved")
-    yield district, route
-    db.session.rollback()
+@pytest.fixture(scope="module")
+def migrated(database_url, tmp_path_factory):
+    """The test district on a migrated schema (one database for the module), with a route that has
+    audit rows; each test leaves it as it found it or only appends."""
+    with scratch_database(database_url, tmp_path_factory.mktemp("guard"), "guard") as url:
+        app = create_app(app_config(url))
+        with app.app_context():
+            upgrade(directory=str(MIGRATIONS), revision="head")
+            district = District()
+            route = district.route(state="curator_approved")
+            ids = SimpleNamespace(route=route.id, teacher=district.teacher.id)
+            db.session.remove()
+            yield ids
+            db.session.remove()
+            db.engine.dispose()
 
 
 def _audit_rows(route_id):
@@ -88,19 +97,18 @@ def _audit_rows(route_id):
     "DELETE FROM route_events",
     "DELETE FROM route_events WHERE id = (SELECT max(id) FROM route_events)",
 ])
-def test_database_rejects_update_and_delete_of_audit_rows(migrated_district, statement):
-    _, route = migrated_district
-    before = _audit_rows(route.id)
-    assert len(before) == 2
+def test_database_rejects_update_and_delete_of_audit_rows(migrated, statement):
+    before = _audit_rows(migrated.route)
+    assert len(before) >= 2
     with pytest.raises(DBAPIError, match="append-only"):
         db.session.execute(text(statement))
     db.session.rollback()
-    assert _audit_rows(route.id) == before
+    assert _audit_rows(migrated.route) == before
+    db.session.remove()
 
 
-def test_database_rejects_truncate_of_audit_rows_on_postgresql(migrated_district):
-    _, route = migrated_district
-    before = _audit_rows(route.id)
+def test_database_rejects_truncate_of_audit_rows_on_postgresql(migrated):
+    before = _audit_rows(migrated.route)
     if db.engine.dialect.name == "sqlite":
         # SQLite has no TRUNCATE; its only bulk removal is DELETE, which the trigger rejects.
         with pytest.raises(DBAPIError, match="append-only"):
@@ -109,12 +117,12 @@ def test_database_rejects_truncate_of_audit_rows_on_postgresql(migrated_district
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(text("TRUNCATE route_events CASCADE"))
     db.session.rollback()
-    assert _audit_rows(route.id) == before
+    assert _audit_rows(migrated.route) == before
+    db.session.remove()
 
 
-def test_orm_rejects_update_and_delete_of_audit_rows(migrated_district):
-    _, route = migrated_district
-    before = _audit_rows(route.id)
+def test_orm_rejects_update_and_delete_of_audit_rows(migrated):
+    before = _audit_rows(migrated.route)
     event = db.session.get(RouteEvent, before[0].id)
     event.comment = "подмена"
     with pytest.raises(RuntimeError, match="append-only"):
@@ -124,13 +132,40 @@ def test_orm_rejects_update_and_delete_of_audit_rows(migrated_district):
     with pytest.raises(RuntimeError, match="append-only"):
         db.session.commit()
     db.session.rollback()
-    assert _audit_rows(route.id) == before
+    assert _audit_rows(migrated.route) == before
+    db.session.remove()
 
 
-def test_workflow_keeps_appending_on_the_guarded_table(migrated_district):
-    district, route = migrated_district
-    service.apply_transition(route.id, "start", district.teacher, version=route.version)
+def test_workflow_keeps_appending_on_the_guarded_table(migrated):
+    before = db.session.execute(select(func.count(RouteEvent.id))).scalar_one()
+    route = db.session.get(Route, migrated.route)
+    teacher = db.session.get(User, migrated.teacher)
+    service.apply_transition(route.id, "start", teacher, version=route.version)
     db.session.expire_all()
-    assert db.session.get(Route, route.id).state == "in_progress"
-    assert [row.event for row in _audit_rows(route.id)] == ["request_review", "approve", "start"]
-    assert db.session.execute(select(func.count(RouteEvent.id))).scalar_one() == 3
+    assert db.session.get(Route, migrated.route).state == "in_progress"
+    assert [row.event for row in _audit_rows(migrated.route)] == ["request_review", "approve", "start"]
+    assert db.session.execute(select(func.count(RouteEvent.id))).scalar_one() == before + 1
+    db.session.remove()
+
+
+def test_init_db_adopts_a_database_created_before_the_migrations(empty_app):
+    db.create_all()
+    result = empty_app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    with db.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == "0001_initial"
+        assert _triggers(connection)  # the append-only guard is added to the adopted database
+
+
+def test_init_db_refuses_to_adopt_a_database_that_differs_from_the_models(empty_app):
+    db.create_all()
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_routes_state"))
+    db.session.remove()
+    result = empty_app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Ошибка: база данных создана без миграций и отличается от моделей; сделайте резервную копию "
+        "(flask --app app backup) и создайте базу заново"]
+    with db.engine.connect() as connection:
+        assert "alembic_version" not in inspect(connection).get_table_names()
