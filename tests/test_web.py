@@ -317,6 +317,7 @@ def test_correction_rejection_needs_comment(client, auth, district):
     assert response.status_code == 422
     assert "Укажите причину отклонения корректировки" in response.get_data(as_text=True)
     assert fresh(route.id).corrections[0].status == "pending"
+    assert 'id="pending-hint"' in page(client, route.id)  # the curator is told a decision waits
     response = client.post(f"/routes/{route.id}/corrections/{correction.id}/decision",
                            data={"version": fresh(route.id).version, "decision": "reject",
                                  "comment": "Семинар уже был"})
@@ -420,6 +421,8 @@ def test_dates_and_plurals():
     from views.web import days_ru, ru_date
     assert ru_date(date(2022, 9, 1)) == "01.09.2022" and ru_date(None) == ""
     assert ru_date("2022-09-01") == "01.09.2022"
+    from views.web import filesize_ru
+    assert [filesize_ru(n) for n in (5, 2048, 3 * 1024 * 1024 + 100)] == ["5 байт", "2,0 КБ", "3,0 МБ"]
     assert [days_ru(n) for n in (1, 2, 5, 11, 21, 104)] == ["1 день", "2 дня", "5 дней", "11 дней", "21 день",
                                                            "104 дня"]
 

@@ -90,6 +90,17 @@ def ru_datetime(value):
     return _local(value).strftime("%d.%m.%Y %H:%M")
 
 
+@bp.app_template_filter("filesize_ru")
+def filesize_ru(size):
+    """Format a size in bytes as «N байт», «N,N КБ» or «N,N МБ»."""
+    size = int(size or 0)
+    if size < 1024:
+        return f"{size} байт"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} КБ".replace(".", ",")
+    return f"{size / (1024 * 1024):.1f} МБ".replace(".", ",")
+
+
 @bp.app_template_filter("days_ru")
 def days_ru(number):
     """Return "N день/дня/дней" with the right Russian plural."""
