@@ -169,3 +169,17 @@ def test_init_db_refuses_to_adopt_a_database_that_differs_from_the_models(empty_
         "(flask --app app backup) и создайте базу заново"]
     with db.engine.connect() as connection:
         assert "alembic_version" not in inspect(connection).get_table_names()
+
+
+def test_every_foreign_key_is_indexed():
+    """Queues, lists and monitoring filter and join by foreign keys: each one leads some index."""
+    unindexed = []
+    for table in db.metadata.sorted_tables:
+        leading = [tuple(c.name for c in index.columns) for index in table.indexes]
+        leading += [tuple(c.name for c in constraint.columns) for constraint in table.constraints
+                    if constraint.__class__.__name__ in {"UniqueConstraint", "PrimaryKeyConstraint"}]
+        for fk in table.foreign_key_constraints:
+            columns = tuple(c.name for c in fk.columns)
+            if not any(names[:len(columns)] == columns for names in leading):
+                unindexed.append(f"{table.name}{columns}")
+    assert unindexed == []
