@@ -448,3 +448,28 @@ def test_no_get_changes_state(client, auth, district):
     assert fresh(route.id).state == "drafted"
     assert db.session.execute(select(func.count(RouteEvent.id))).scalar_one() == 1
     assert db.session.execute(select(func.count(StoredFile.id))).scalar_one() == 0
+
+
+def test_save_and_send_keeps_the_text_when_sending_is_refused(client, auth, district):
+    route = district.route(state="in_progress", activities=2)
+    auth.login("teacher")
+    response = client.post(f"/routes/{route.id}/reflection", data={
+        "version": route.version, "text": "Промежуточные итоги", "submit_and_send": "1"}, follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "Текст сохранён, но отправить не удалось: Не отмечено выполнение мероприятий дорожной карты: 2" in text
+    current = fresh(route.id)
+    assert current.state == "in_progress" and current.reflection == "Промежуточные итоги"
+
+
+def test_teacher_profile_lists_routes_and_offers_creation_to_the_curator(client, auth, district):
+    first = district.route()
+    second = district.route(state="in_progress")
+    auth.login("curator")
+    html = client.get(f"/teachers/{district.teacher.id}").get_data(as_text=True)
+    assert district.teacher.full_name in html and "СОШ № 1" in html and "Пользователь curator" in html
+    assert f'href="/routes/{first.id}"' in html and f'href="/routes/{second.id}"' in html
+    assert "Создать маршрут для педагога" in html
+    auth.logout()
+    auth.login("director1")
+    html = client.get(f"/teachers/{district.teacher.id}").get_data(as_text=True)
+    assert f'href="/routes/{first.id}"' in html and "Создать маршрут для педагога" not in html
