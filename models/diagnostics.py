@@ -3,7 +3,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
@@ -246,3 +246,17 @@ class MonitoringCampaign(db.Model):
     @property
     def state_label(self):
         return CAMPAIGN_STATE_LABELS.get(self.state, self.state)
+
+
+class SignedCampaignError(RuntimeError):
+    """Raised when code changes or deletes a signed monitoring campaign."""
+
+
+@event.listens_for(MonitoringCampaign, "before_update")
+@event.listens_for(MonitoringCampaign, "before_delete")
+def _signed_campaign_is_frozen(mapper, connection, target):
+    # Read the stored state: the object's own may be unloaded or already changed in memory.
+    table = MonitoringCampaign.__table__
+    stored = connection.execute(select(table.c.state).where(table.c.id == target.id)).scalar()
+    if stored == CampaignState.SIGNED.value:
+        raise SignedCampaignError("A signed monitoring campaign never changes")

@@ -410,3 +410,18 @@ def test_demo_reproduces_seed_000(app):
     from models import DiagnosticResult, ResourceEntry
     assert db.session.execute(select(func.count(DiagnosticResult.id))).scalar_one() == 52 * 6
     assert db.session.execute(select(func.count(ResourceEntry.id))).scalar_one() >= 10
+
+
+def test_signed_campaign_cannot_be_changed_even_directly(dataset):
+    from models.diagnostics import SignedCampaignError
+
+    campaign = monitoring.sign_campaign(dataset.head, monitoring.create_campaign(dataset.head, PERIOD).id)
+    campaign.figures = {"totals": {"c2": 1, "b2": 1, "f2": 100.0}}
+    with pytest.raises(SignedCampaignError):
+        db.session.commit()
+    db.session.rollback()
+    db.session.delete(db.session.get(MonitoringCampaign, campaign.id))
+    with pytest.raises(SignedCampaignError):
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.get(MonitoringCampaign, campaign.id).figures["totals"]["c2"] == 8

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from models import (
     Diagnostic, DiagnosticImport, DiagnosticResult, Municipality, Role, Route, School, StoredFile, User, db,
@@ -692,11 +691,3 @@ def draft_route_from_diagnostic(actor, teacher_id=None, *, today=None):
         "period_start": start, "period_end": end, "request": request, "activities": activities,
     }, diagnostic_id=diagnostic.id)
 
-
-def load_diagnostic(diagnostic_id, user):
-    diagnostic = db.session.execute(
-        select(Diagnostic).where(Diagnostic.id == diagnostic_id).options(joinedload(Diagnostic.municipality))
-    ).scalar_one_or_none()
-    if diagnostic is None or (user.role != Role.ADMIN.value and diagnostic.municipality_id != user.municipality_id):
-        raise NotFound("Диагностика не найдена")
-    return diagnostic

@@ -24,7 +24,7 @@ from models._time import utcnow
 from models.diagnostics import CampaignState
 from workflow import documents
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion
-from workflow.states import STATE_LABELS, STATES
+from workflow.states import STATES
 
 REPORT_TEMPLATE = "monitoring_report"
 APPROVED_STATES = ("curator_approved", "in_progress", "reflected")
@@ -610,6 +610,3 @@ documents.register_template(REPORT_TEMPLATE, "Отчёт о результата
                             description="Письмо о результатах мониторинга разработки ИОМ (семя 000): адресаты, "
                                         "показатель F2 = B2 / C2 × 100 %, рекомендации, подпись начальника.")
 
-
-def state_labels():
-    return [(s, STATE_LABELS[s]) for s in STATES]
