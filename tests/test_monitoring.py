@@ -408,8 +408,14 @@ def test_demo_reproduces_seed_000(app):
         assert expected in text, expected
     # Every diagnosed teacher's deficits are the areas their route addresses; the catalogue covers them.
     from models import DiagnosticResult, ResourceEntry
-    assert db.session.execute(select(func.count(DiagnosticResult.id))).scalar_one() == 52 * 6
+    assert db.session.execute(select(func.count(DiagnosticResult.id)).where(
+        DiagnosticResult.diagnostic_id == campaign.diagnostic_id)).scalar_one() == 52 * 6
     assert db.session.execute(select(func.count(ResourceEntry.id))).scalar_one() >= 10
+    # The drafts of teachers 53–56 show the deficits of their later diagnostic with catalogue entries.
+    from workflow import resources
+    draft = db.session.execute(select(Route).join(Route.teacher).where(User.login == "teacher53")).scalar_one()
+    choices = resources.deficit_choices(draft)
+    assert len(choices) == 2 and all(choice["entries"] for choice in choices)
 
 
 def test_signed_campaign_cannot_be_changed_even_directly(dataset):

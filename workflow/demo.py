@@ -129,6 +129,8 @@ def load(seed=2023):
     competencies = [d[0] for d in DEFICITS]
     demo_diagnostics.add_results(diagnostic, competencies,
                                  [f"teacher{i:02d}" for i in range(1, DIAGNOSED_TEACHERS + 1)])
+    demo_diagnostics.add_later_diagnostic(municipality, competencies,
+                                          [f"teacher{i:02d}" for i in range(DIAGNOSED_TEACHERS + 1, total + 1)])
     demo_diagnostics.add_resource_map(curators[0], competencies)
     demo_diagnostics.open_campaign(head, diagnostic)
     return municipality

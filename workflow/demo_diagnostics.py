@@ -110,6 +110,29 @@ def add_results(diagnostic, competencies, logins, seed=2022):
     db.session.commit()
 
 
+def add_later_diagnostic(municipality, competencies, logins, seed=2023):
+    """A later diagnostic (ЦОС ДПО, September 2023) of the teachers with drafts: their drafts show the
+    deficits and the matching resource-map entries. It is held after the seed-000 campaign's period."""
+    rng = random.Random(seed)
+    title = "Диагностика профессиональных дефицитов"
+    diagnostic = Diagnostic(municipality_id=municipality.id, title=title, title_key=key(title),
+                            provider="ФГАОУ ДПО «Академия Минпросвещения России» (ЦОС ДПО)",
+                            held_on=date(2023, 9, 15), threshold=THRESHOLD)
+    db.session.add(diagnostic)
+    db.session.flush()
+    teachers = db.session.execute(select(User).where(User.login.in_(logins)).order_by(User.login)).scalars().all()
+    for teacher in teachers:
+        weak = set(rng.sample(range(len(competencies)), 2))
+        for index, competency in enumerate(competencies):
+            deficit = index in weak
+            score = Decimal(rng.randint(10, 28) if deficit else rng.randint(30, 50)) / 10
+            db.session.add(DiagnosticResult(
+                teacher_id=teacher.id, diagnostic_id=diagnostic.id, school_id=teacher.school_id,
+                competency=competency, competency_key=key(competency), score=score, is_deficit=deficit))
+    db.session.commit()
+    return diagnostic
+
+
 def add_resource_map(curator, competencies):
     """Fill the district's resource map through the same function curators use."""
     for title, provider, kind, level, direction, fmt, start, end, hours, annotation, indexes in CATALOGUE:
