@@ -1,0 +1,1 @@
+"""Region-scale benchmark: a bulk data generator and measurements against same-run baselines."""

@@ -1,0 +1,152 @@
+"""A bounded loopback load: a fixed number of virtual users (asyncio + httpx) share a fixed number of requests."""
+import asyncio
+import re
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+@dataclass
+class LoadStats:
+    requests: int
+    seconds: float
+    latencies: list = field(repr=False, default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+
+    @property
+    def rps(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def p50_ms(self):
+        return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
+
+    @property
+    def p95_ms(self):
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+
+    @property
+    def failures(self):
+        return sum(count for status, count in self.statuses.items() if not 200 <= status < 300)
+
+
+def run_load(base_url, users, requests, warmup=0):
+    """Set up every virtual user, run `warmup` requests, then time `requests` requests; return LoadStats."""
+    return asyncio.run(_drive(base_url, users, requests, warmup))
+
+
+async def _drive(base_url, users, requests, warmup):
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=120, follow_redirects=False) for _ in users]
+    try:
+        for user, client in zip(users, clients):
+            await user.setup(client)
+        if warmup:
+            await _phase(users, clients, warmup)
+        return await _phase(users, clients, requests)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def _phase(users, clients, requests):
+    remaining = requests
+    stats = LoadStats(requests=requests, seconds=0.0)
+
+    async def virtual_user(user, client):
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            status = await user.step(client)
+            stats.latencies.append(time.perf_counter() - started)
+            stats.statuses[status] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(virtual_user(u, c) for u, c in zip(users, clients)))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def csrf_token(html):
+    """Return the form's CSRF token ("" when the app runs with CSRF off, as in tests)."""
+    match = CSRF_RE.search(html)
+    return (match.group(1) or match.group(2)) if match else ""
+
+
+class WebLogin:
+    """Sign in through the app's login form (CSRF token included) once per virtual user."""
+
+    def __init__(self, login, password):
+        self.login, self.password = login, password
+
+    async def setup(self, client):
+        page = await client.get("/login")
+        response = await client.post("/login", data={"login": self.login, "password": self.password,
+                                                     "csrf_token": csrf_token(page.text)})
+        if response.status_code != 302:
+            raise RuntimeError(f"login of {self.login} failed: {response.status_code}")
+
+
+class PageUser(WebLogin):
+    """A signed-in user who opens the given paths in turn."""
+
+    def __init__(self, login, password, paths):
+        super().__init__(login, password)
+        self.paths, self.index = list(paths), 0
+
+    async def step(self, client):
+        path = self.paths[self.index % len(self.paths)]
+        self.index += 1
+        return (await client.get(path)).status_code
+
+
+class BarePageUser(PageUser):
+    async def setup(self, client):
+        response = await client.post("/bare/login", data={"login": self.login, "password": self.password})
+        if response.status_code != 200:
+            raise RuntimeError(f"bare login of {self.login} failed: {response.status_code}")
+
+
+class TransitionUser:
+    """Cycles reflected routes through return_reflection (curator) and submit_reflection (teacher) by API."""
+
+    def __init__(self, routes, versions=None, returned=()):
+        # routes: [(route_id, teacher_token, curator_token)]; versions: {route_id: current version}
+        self.routes, self.index = list(routes), 0
+        self.versions = dict(versions or {})
+        # Routes now in progress (returned by the curator), whose next step is the teacher's.
+        self.returned = set(returned)
+
+    async def setup(self, client):
+        pass
+
+    async def step(self, client):
+        route_id, teacher_token, curator_token = self.routes[self.index % len(self.routes)]
+        self.index += 1
+        if route_id in self.returned:
+            token, body = teacher_token, {"trigger": "submit_reflection"}
+        else:
+            token, body = curator_token, {"trigger": "return_reflection",
+                                          "comment": "Дополните выводы о результатах открытого урока"}
+        body["version"] = self.versions[route_id]
+        response = await client.post(f"/api/v1/routes/{route_id}/transitions", json=body,
+                                     headers={"Authorization": f"Bearer {token}"})
+        if response.status_code == 200:
+            self.returned ^= {route_id}
+            self.versions[route_id] = response.json()["version"]
+        return response.status_code
+
+
+class BareTransitionUser(TransitionUser):
+    async def step(self, client):
+        route_id = self.routes[self.index % len(self.routes)][0]
+        self.index += 1
+        return (await client.post(f"/bare/routes/{route_id}/transition")).status_code

@@ -1,0 +1,113 @@
+"""The benchmark at a tiny scale: the generated data set's shape, and every measurement runs and answers numbers.
+
+No timing is asserted: the benchmark itself (`make bench`) judges the figures against same-run baselines.
+"""
+import math
+
+import pytest
+from sqlalchemy import func, select
+
+from bench import measures
+from bench.generate import RESULTS_PER_TEACHER, expected_state_counts, generate
+from bench.scratch import scratch_database
+from models import Activity, Correction, DiagnosticResult, Route, RouteEvent, User, db
+from workflow.machine import MACHINE
+from workflow.states import STATES, TRANSITIONS_BY_TRIGGER
+
+SCHOOLS, TEACHERS_PER_SCHOOL, ACTIVITIES = 3, 10, 4
+ROUTES = SCHOOLS * TEACHERS_PER_SCHOOL
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """The tiny region and a 10-route district, in scratch databases set up as `make bench` sets them up
+    (SQLite files here, or databases on the PostgreSQL server DATABASE_URL names)."""
+    with scratch_database(name="smoke", directory=tmp_path) as (url, app, _), \
+            scratch_database(name="smoke-small", directory=tmp_path) as (small_url, small_app, _):
+        with small_app.app_context():
+            small = generate(db.engine, schools=1, teachers_per_school=10, activities_per_route=ACTIVITIES)
+        with app.app_context():
+            generated = generate(db.engine, schools=SCHOOLS, teachers_per_school=TEACHERS_PER_SCHOOL,
+                                 activities_per_route=ACTIVITIES)
+            yield measures.Bench(url=url, app=app, generated=generated, small_url=small_url,
+                                 small_app=small_app, small_generated=small)
+            db.session.remove()
+
+
+def _replay(events):
+    """Replay a route's audit trail from the draft; return the state it leads to."""
+    state = "drafted"
+    for event in events:
+        if event.event.startswith("correction_"):
+            assert event.from_state == event.to_state == state
+            continue
+        spec = TRANSITIONS_BY_TRIGGER[event.event]
+        assert state in spec["source"] and event.from_state == state and event.to_state == spec["dest"]
+        state = event.to_state
+    return state
+
+
+def test_generated_data_set_has_the_planned_shape(bench):
+    generated = bench.generated
+    states = dict(db.session.execute(select(Route.state, func.count()).group_by(Route.state)).all())
+    assert states == dict(expected_state_counts(ROUTES)) == dict(generated.states)
+    assert set(states) == set(STATES)
+    assert generated.counts["routes"] == ROUTES
+    per_route = db.session.execute(select(Activity.route_id, func.count()).group_by(Activity.route_id)).all()
+    assert len(per_route) == ROUTES and {count for _, count in per_route} == {ACTIVITIES}
+    assert db.session.execute(select(func.count()).select_from(User).where(User.role == "teacher")
+                              ).scalar_one() == ROUTES
+    results = db.session.execute(select(DiagnosticResult.teacher_id, func.count())
+                                 .group_by(DiagnosticResult.teacher_id)).all()
+    assert len(results) == ROUTES and {count for _, count in results} == {RESULTS_PER_TEACHER}
+    assert generated.c2 == ROUTES
+
+    events = {}
+    for event in db.session.execute(select(RouteEvent).order_by(RouteEvent.id)).scalars():
+        events.setdefault(event.route_id, []).append(event)
+    for route in db.session.execute(select(Route)).scalars():
+        trail = events.get(route.id, [])
+        assert _replay(trail) == route.state
+        done = sum(1 for a in route.activities if a.status != "planned")
+        edits = (route.reflection != "") + (route.recommendations != "")
+        # Version 1 at creation, one more per transition, recorded activity result and section edit.
+        assert route.version == 1 + len(trail) + done + edits
+        if route.state in {"reflected", "closed"} and trail[-1].event != "archive":
+            assert done == ACTIVITIES and route.reflection
+        if route.state == "drafted":
+            assert done == 0 and (route.review_requested_at is not None) == bool(trail)
+    pending = db.session.execute(select(Correction.route_id)).scalars().all()
+    assert pending and all(events[r][-1].event == "correction_requested" for r in pending)
+
+
+def _numbers(figures):
+    assert figures
+    for figure in figures:
+        assert isinstance(figure.value, (int, float)) and math.isfinite(figure.value)
+        assert isinstance(figure.baseline, (int, float)) and math.isfinite(figure.baseline)
+        assert figure.value >= 0 and figure.baseline > 0 and figure.ratio >= 0
+        assert figure.errors == 0, figure.note
+    return figures
+
+
+def test_each_measurement_runs_and_returns_numbers(bench):
+    assert _numbers(measures.measure_transitions(bench, requests=12, warmup=2, users=2, routes=4))
+    assert len(_numbers(measures.measure_pages(bench, requests=6, warmup=1, users=2))) == 2
+    _numbers(measures.measure_monitoring(bench, repeat=1))
+    _numbers(measures.measure_route_docx(bench, repeat=1))
+    assert len(_numbers(measures.measure_bulk_export(bench, documents_count=4))) == 2
+    counts = _numbers(measures.measure_query_counts(bench))
+    assert all(f.value == f.baseline for f in counts), [(f.name, f.value, f.baseline, f.note) for f in counts if f.value != f.baseline]
+    memory = _numbers(measures.measure_worker_memory(bench, transitions=30, users=2, routes=4, probe_every=5))
+    assert "MACHINE.models max 0" in memory[0].note
+    assert MACHINE.models == []
+
+
+def test_raw_monitoring_query_agrees_with_the_generator(bench):
+    from datetime import date
+    raw = measures.raw_figures(1, date.today())
+    assert raw["c2"] == bench.generated.c2 and raw["b2"] == bench.generated.b2
+    expected_b2 = sum(1 for r in db.session.execute(select(Route)).scalars()
+                      if r.diagnostic_id is not None and r.state != "drafted")
+    assert raw["b2"] == expected_b2 and 0 < raw["b2"] < raw["c2"]
+    assert set(raw["schools"]) == set(bench.generated.school_ids)
