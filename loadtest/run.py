@@ -19,6 +19,7 @@ exits non-zero when either count is not 0. Only loopback is ever contacted.
 """
 import argparse
 import asyncio
+import math
 import os
 import random
 import signal
@@ -40,7 +41,7 @@ if str(BASE_DIR) not in sys.path:
 API = "/api/v1"
 PASSWORD = "load-test-2023"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MAX_ACTIVITIES = 30
+MAX_ACTIVITIES = 6
 
 
 # --- the scratch database and its data ---------------------------------------------------------------
@@ -333,8 +334,8 @@ def percentile(values, p):
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
+    rank = math.ceil(p / 100 * len(ordered))  # nearest-rank percentile
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def report(args, kind, stats, elapsed, problems):
