@@ -667,3 +667,9 @@ def test_nav_links(client, auth, people, login, items):
         assert f">{item}</a>" in html, item
     if login == "teacher":
         assert ">Мониторинг</a>" not in html and ">Диагностика</a>" not in html
+
+
+def test_score_filter():
+    from views.diagnostics import score_filter
+    assert [score_filter(v) for v in (Decimal("1.30"), Decimal("2.00"), 4.5, None, Decimal("10"))] == [
+        "1,3", "2", "4,5", "—", "10"]

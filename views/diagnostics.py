@@ -50,6 +50,17 @@ def _labels():
             "RESOURCE_FORMAT_LABELS": RESOURCE_FORMAT_LABELS, "RESOURCE_DIRECTIONS": DIRECTIONS}
 
 
+@bp.app_template_filter("score")
+def score_filter(value):
+    """A score as people write it: "4,5", "2", "—" for none."""
+    if value is None:
+        return "—"
+    text = format(value, "f") if not isinstance(value, float) else repr(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
 # --- helpers for the partials other pages include ------------------------------------------------------
 
 @bp.app_template_global()
