@@ -2,7 +2,6 @@
 from contextlib import contextmanager
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import event
 
 from models import db

@@ -21,7 +21,7 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitFie
 from wtforms.validators import Length, Optional
 
 from models import Role, User, db
-from models.route import ACTIVITY_STATUS_LABELS, DIRECTION_LABELS, STAGE_LABELS, Direction, Stage
+from models.route import ACTIVITY_STATUS_LABELS, DIRECTION_LABELS, STAGE_LABELS, Stage
 from models.user import ROLE_LABELS
 from workflow import permissions, queries, service, uploads
 from workflow.errors import (
