@@ -49,9 +49,11 @@ def app(database_url, tmp_path):
 
     @app.before_request
     def _load_user_per_request():
-        # Requests share the fixture's app context (and so `g`); drop Flask-Login's cached user so
-        # each request loads it from its cookies, as in production (ended sessions stay ended).
+        # Requests share the fixture's app context (and so `g`); drop Flask-Login's cached user and
+        # Flask-WTF's cached CSRF token so each request reads them from its own cookies, as in
+        # production (ended sessions stay ended; a new session gets its own token).
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)
 
     with app.app_context():
         db.create_all()
