@@ -341,3 +341,44 @@ def test_product_over_the_cap_is_413(client, auth, district):
     assert response.status_code == 413
     assert "слишком большой" in response.get_data(as_text=True)
     assert _stored_count() == 0
+
+
+# --- HTTP: every upload URL refuses a body over its cap with 413, before reading it ---------------------
+
+def _upload_urls(district):
+    route = district.route(state="in_progress")
+    return [
+        ("teacher", f"/routes/{route.id}/activities/{route.activities[0].id}/result", "web",
+         {"status": "done", "product": "П", "version": route.version}),
+        ("admin", "/admin/templates/route", "web", {"note": "v2"}),
+        ("curator", "/diagnostics/import", "web", {"threshold": ""}),
+        ("curator", "/resources/import", "web", {}),
+        ("curator", "/api/v1/diagnostics/imports", "api", {"dry_run": "true"}),
+    ]
+
+
+def test_every_upload_url_refuses_an_oversized_body_with_413(app, district):
+    from views.http_security import FORM_OVERHEAD, _upload_limits
+    from workflow import accounts
+    limits = _upload_limits()
+    assert set(limits) == {"web.activity_result", "documents.template_detail", "diagnostics.import_page",
+                           "diagnostics.resources_import", "api_diagnostics.import_results"}
+    for login, url, kind, fields in _upload_urls(district):
+        client = app.test_client()
+        user = getattr(district, {"teacher": "teacher", "admin": "admin", "curator": "curator"}[login])
+        headers = {}
+        if kind == "api":
+            headers["Authorization"] = f"Bearer {accounts.issue_token(user, 1)[0]}"
+        else:
+            assert client.post("/login", data={"login": user.login, "password": "password-123"}).status_code == 302
+        endpoint = app.url_map.bind("localhost").match(url, method="POST")[0]
+        size = limits[endpoint] + FORM_OVERHEAD + 1024
+        before = _stored_count()
+        response = client.post(url, headers=headers, content_type="multipart/form-data",
+                               data={**fields, "file": (io.BytesIO(PDF + b"0" * size), "big.pdf")})
+        assert response.status_code == 413, url
+        if kind == "api":
+            assert "слишком большой" in response.get_json()["message"]
+        else:
+            assert "слишком большой" in response.get_data(as_text=True)
+        assert _stored_count() == before, url

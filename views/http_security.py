@@ -62,8 +62,36 @@ def enforce_policy():
     return None
 
 
+# The largest file each upload URL takes (the view checks it exactly); the body may exceed it by
+# FORM_OVERHEAD for the other fields. A larger body is refused with 413 before it is read.
+FORM_OVERHEAD = 64 * 1024
+
+
+def _upload_limits():
+    from workflow import documents, spreadsheets, uploads
+    return {
+        "web.activity_result": uploads.MAX_PRODUCT_FILE_BYTES,
+        "documents.template_detail": documents.MAX_TEMPLATE_BYTES,
+        "diagnostics.import_page": spreadsheets.MAX_FILE_BYTES,
+        "diagnostics.resources_import": spreadsheets.MAX_FILE_BYTES,
+        "api_diagnostics.import_results": spreadsheets.MAX_FILE_BYTES,
+    }
+
+
+def limit_upload_size():
+    """before_request (first of all, before CSRF reads the form): cap the body of upload URLs."""
+    limit = _upload_limits().get(request.endpoint)
+    if limit is not None:
+        global_limit = request.max_content_length
+        limit += FORM_OVERHEAD
+        request.max_content_length = min(limit, global_limit) if global_limit else limit
+    return None
+
+
 def init_app(app):
     """Enforce the access policy, make cookies Secure under HTTPS, trust PROXY_COUNT proxies' headers."""
+    # Before every other before_request (CSRFProtect parses the form in its own).
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_upload_size)
     app.before_request(enforce_policy)
     if str(app.config.get("PREFERRED_URL_SCHEME", "")).lower() == "https":
         app.config["SESSION_COOKIE_SECURE"] = True
