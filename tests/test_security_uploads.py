@@ -382,3 +382,15 @@ def test_every_upload_url_refuses_an_oversized_body_with_413(app, district):
         else:
             assert "слишком большой" in response.get_data(as_text=True)
         assert _stored_count() == before, url
+
+
+def test_template_upload_with_a_utf16_xml_bomb_is_refused(client, auth, district):
+    from workflow import documents
+    evil = replace_member(documents.builtin_bytes("route"), "word/settings.xml", UTF16_DOCTYPE)
+    before = _stored_count()
+    auth.login("admin")
+    response = client.post("/admin/templates/route", content_type="multipart/form-data",
+                           data={"note": "v2", "file": (io.BytesIO(evil), "route.docx")})
+    assert response.status_code == 422
+    assert "XML" in response.get_data(as_text=True)
+    assert _stored_count() == before

@@ -39,7 +39,7 @@ from sqlalchemy.orm import joinedload, selectinload
 import config
 from models import DocumentTemplate, Route, RouteEvent, StoredFile, db
 from models.route import STAGE_LABELS, Stage
-from workflow import permissions
+from workflow import permissions, upload_checks
 from workflow.docx_render import CompiledDocx, read_raw_entries, render_with_docxtpl
 from workflow.errors import Conflict, InvalidInput, NotFound, WorkflowError
 from workflow.states import STATE_LABELS
@@ -590,6 +590,8 @@ def _check_archive(data):
                     if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
                         raise InvalidInput("Документ содержит объявления DTD/сущностей (XML-бомба); такие "
                                            "файлы не принимаются", details={"file": "xml_bomb"})
+                    # The byte check above misses a DTD in UTF-16 and other encodings; parse the prolog.
+                    upload_checks.check_xml(content)
         read_raw_entries(data)
     except zipfile.BadZipFile as exc:
         raise InvalidInput(f"Повреждённый архив DOCX: {exc}", details={"file": "corrupt"}) from None
