@@ -207,3 +207,26 @@ def test_concurrent_approvals_exactly_one_wins(app, district):
     fresh = db.session.get(Route, route_id)
     assert fresh.state == "curator_approved" and fresh.version == version + 1
     assert sum(1 for e in fresh.events if e.event == "approve") == 1
+
+
+@pytest.mark.parametrize("data", [
+    {"request": "a\x00b"},
+    {"position": "Д" * 201},
+    {"request": "Т" * 20001},
+])
+def test_overlong_or_nul_text_is_invalid_input_and_changes_nothing(district, data):
+    route = district.route()
+    with pytest.raises(InvalidInput):
+        service.update_route(route.id, district.teacher, data, route.version)
+    db.session.expire_all()
+    assert db.session.get(Route, route.id).version == route.version
+
+
+def test_overlong_activity_text_and_comment_are_invalid_input(district):
+    route = district.route(state="under_review")
+    with pytest.raises(InvalidInput):
+        service.apply_transition(route.id, "return_to_draft", district.curator, comment="x" * 20001)
+    route = district.route()
+    with pytest.raises(InvalidInput):
+        service.add_activity(route.id, district.teacher, {"stage": "design", "direction": "methodical",
+                                                          "deficit": "x\x00"}, route.version)

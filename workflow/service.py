@@ -162,14 +162,14 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
     spec = TRANSITIONS_BY_TRIGGER.get(trigger)
     if spec is None:
         raise InvalidInput(f"Неизвестное действие: {trigger}")
-    comment = (comment or "").strip()
+    comment = _text(comment, "comment")
     with _unit_of_work():
         route = load_route(route_id, actor)
-        _check_version(route, version)
         rels = permissions.relations(route, actor)
         allowed, reason, _ = _check(spec, route, actor, rels)
         if not rels & set(spec["actors"]):
             raise NotPermitted(reason)
+        _check_version(route, version)
         if not allowed:
             raise TransitionNotAllowed(reason)
         if spec["comment_required"] and not comment:
@@ -195,6 +195,21 @@ def _parse_date(value, field):
     raise InvalidInput(f"Неверная дата в поле {field}: ожидается дд.мм.гггг", details={field: "date"})
 
 
+TEXT_LIMIT = 20000
+
+
+def _text(value, field, column=None):
+    """Return a stripped string that fits its column, or raise InvalidInput (never a database error)."""
+    value = "" if value is None else str(value)
+    if "\x00" in value:
+        raise InvalidInput("Текст содержит недопустимый символ", details={field: "invalid"})
+    value = value.strip()
+    limit = getattr(getattr(column, "type", None), "length", None) or TEXT_LIMIT
+    if len(value) > limit:
+        raise InvalidInput(f"Слишком длинный текст: не более {limit} символов", details={field: "length"})
+    return value
+
+
 def _clean_route_fields(data, allowed):
     cleaned = {}
     for key in allowed:
@@ -215,7 +230,7 @@ def _clean_route_fields(data, allowed):
                 if not 0 <= value <= 80:
                     raise InvalidInput("Стаж должен быть от 0 до 80 лет", details={key: "range"})
         else:
-            value = (value or "").strip() if isinstance(value, str) or value is None else str(value)
+            value = _text(value, key, Route.__table__.c[key])
         cleaned[key] = value
     start = cleaned.get("period_start")
     end = cleaned.get("period_end")
@@ -312,7 +327,7 @@ def _activity_fields(item, partial=False):
         elif key == "deadline":
             value = _parse_date(value, key)
         else:
-            value = (value or "").strip()
+            value = _text(value, key, Activity.__table__.c[key])
         cleaned[key] = value
     if not partial:
         for key in ("stage", "direction"):
@@ -380,7 +395,9 @@ def delete_activity(route_id, activity_id, actor, version):
 def record_activity_result(route_id, activity_id, actor, *, status, product="", product_url="",
                            reason="", file=None, version=None):
     """Record an activity as done (with its product) or not done (with a reason)."""
-    product, product_url, reason = (product or "").strip(), (product_url or "").strip(), (reason or "").strip()
+    product = _text(product, "product", Activity.__table__.c.product)
+    product_url = _text(product_url, "product_url", Activity.__table__.c.product_url)
+    reason = _text(reason, "reason", Activity.__table__.c.reason)
     if status == ActivityStatus.DONE.value:
         if not product:
             raise InvalidInput("Опишите продукт (результат) выполненного мероприятия",
@@ -429,7 +446,7 @@ def roadmap_snapshot(route):
 
 def request_correction(route_id, actor, *, reason, action, activity_id=None, fields=None, version=None):
     """Ask the curator to add, change or remove a road-map activity while the route is in progress."""
-    reason = (reason or "").strip()
+    reason = _text(reason, "reason")
     if not reason:
         raise InvalidInput("Укажите, почему нужна корректировка", details={"reason": "required"})
     if action not in {"add", "change", "remove"}:
@@ -463,7 +480,7 @@ def request_correction(route_id, actor, *, reason, action, activity_id=None, fie
 
 def decide_correction(route_id, correction_id, actor, *, approve, comment="", version=None):
     """Approve (apply, keeping the previous road map) or reject a pending correction."""
-    comment = (comment or "").strip()
+    comment = _text(comment, "comment")
     if not approve and not comment:
         raise InvalidInput("Укажите причину отклонения корректировки", details={"comment": "required"})
     with _unit_of_work():
