@@ -503,7 +503,8 @@ def test_api_route_from_diagnostic(client, people):
     assert created.status_code == 201, created.json
     assert [a["deficit"] for a in created.json["activities"]] == [
         "Методические компетенции", "Формирование функциональной грамотности обучающихся"]
-    assert db.session.get(Route, created.json["id"]).diagnostic_id is not None
+    assert created.json["diagnostic_id"] is not None
+    assert db.session.get(Route, created.json["id"]).diagnostic_id == created.json["diagnostic_id"]
     by_curator = client.post("/api/v1/routes", headers=_token(client, "curator"),
                              json={"from_diagnostic": True, "teacher_id": people.petrov.id})
     assert by_curator.status_code == 201 and by_curator.json["teacher"]["id"] == people.petrov.id

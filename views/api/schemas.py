@@ -226,6 +226,8 @@ class RouteSchema(ApiSchema):
     history = fields.List(fields.Nested(HistoryEventSchema))
     allowed_transitions = fields.List(fields.Nested(AvailabilitySchema))
     corrections = fields.List(fields.Nested(CorrectionSchema))
+    diagnostic_id = fields.Integer(allow_none=True, metadata={
+        "description": "Диагностика, на основе которой разработан маршрут (учитывается в B2)"})
     review_requested_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
