@@ -615,6 +615,26 @@ def test_web_draft_area_offers_resource_entries(client, auth, people):
     assert len(db.session.get(Route, route.id).activities) == 3
 
 
+def test_web_correction_form_offers_resource_entries(client, auth, people):
+    diagnostics.import_results((DATA / "results_utf8_comma.csv").read_bytes(), actor=people.admin)
+    entry = resources.create_entry(people.curator, ENTRY)
+    route = diagnostics.draft_route_from_diagnostic(people.ivanova)
+    route = service.update_route(route.id, people.ivanova, {
+        "period_start": "2022-10-01", "period_end": "2023-09-30", "request": "Запрос"}, route.version)
+    service.apply_transition(route.id, "request_review", people.ivanova)
+    service.apply_transition(route.id, "approve", people.ivanova.curator)
+    route = service.apply_transition(route.id, "start", people.ivanova)
+    auth.login("ivanova", "password-123")
+    html = client.get(f"/routes/{route.id}/corrections/new?action=add").get_data(as_text=True)
+    assert entry.title in html and "Предложить куратору" in html
+    proposed = client.post(f"/diagnostics/routes/{route.id}/from-resource",
+                           data={"entry_id": entry.id, "deficit": "Методические компетенции",
+                                 "version": route.version})
+    assert proposed.status_code == 302
+    db.session.expire_all()
+    assert [c.status for c in db.session.get(Route, route.id).corrections] == ["pending"]
+
+
 def test_web_resource_map_crud_and_import(client, auth, people):
     auth.login("curator")
     form = {"title": "Вебинар по ЦОР", "provider": "ЦНППМ", "kind": "webinar", "level": "regional",
