@@ -31,7 +31,8 @@ def _rules(app):
 
 
 def _collect_rules():
-    app = create_app({"TESTING": True, "SECRET_KEY": "collect", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app({"TESTING": True, "SECRET_KEY": "collect", "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "SQLALCHEMY_ENGINE_OPTIONS": {}})
     return _rules(app)
 
 
