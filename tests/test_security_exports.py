@@ -115,7 +115,8 @@ def test_export_filters_by_state(client, auth, district, exported):
 def test_teacher_may_not_export(client, auth, district, exported):
     response = _export(client, auth, "teacher")
     assert response.status_code == 403
-    assert "Выгрузка списка маршрутов" in response.get_data(as_text=True)
+    assert "Недостаточно прав" in response.get_data(as_text=True)
+    assert "text/csv" not in response.content_type
 
 
 def test_anonymous_is_sent_to_login(client, district):
