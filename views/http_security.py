@@ -1,5 +1,7 @@
 """HTTP-level hardening: the access policy before every view, Secure cookies over HTTPS, and the
 reverse-proxy headers we trust."""
+import logging
+
 from flask import request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -88,8 +90,23 @@ def limit_upload_size():
     return None
 
 
+def _configure_security_log():
+    """Make the security log (sign-ins, throttling, logouts) reach stderr at INFO when nothing else does.
+
+    Neither Flask nor gunicorn configures the root logger, so without this only warnings would show.
+    """
+    logger = logging.getLogger("iom.security")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def init_app(app):
     """Enforce the access policy, make cookies Secure under HTTPS, trust PROXY_COUNT proxies' headers."""
+    _configure_security_log()
     # Before every other before_request (CSRFProtect parses the form in its own).
     app.before_request_funcs.setdefault(None, []).insert(0, limit_upload_size)
     app.before_request(enforce_policy)
