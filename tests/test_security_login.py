@@ -152,7 +152,6 @@ def test_old_attempts_are_pruned(client, district):
 
 
 def test_trusted_proxy_address_is_used_for_throttling(app, district):
-    app.config["PROXY_COUNT"] = 1
     proxied = create_app({
         "TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False, "PROXY_COUNT": 1,
         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
