@@ -99,6 +99,14 @@ def test_f2_per_school_and_in_total(dataset):
     assert len(lists["c2"]) == 8 and "Педагог I" not in {p["full_name"] for p in lists["c2"]}
 
 
+def test_school_head_sees_only_their_school_teachers_by_name(dataset):
+    campaign = monitoring.create_campaign(dataset.head, PERIOD)
+    lists = monitoring.campaign_teachers(campaign, dataset.other_school_head)
+    assert {p["school"] for p in lists["c2"]} == {"СОШ № 2"}
+    assert sorted(p["full_name"] for p in lists["b2"]) == ["Педагог F"]
+    assert len(monitoring.campaign_teachers(campaign, dataset.head)["c2"]) == 8
+
+
 def test_routes_by_state_and_overdue(dataset):
     figures = monitoring.campaign_figures(monitoring.create_campaign(dataset.head, PERIOD))
     first = next(s for s in figures["schools"] if s["name"] == "СОШ № 1")

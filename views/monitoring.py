@@ -118,7 +118,7 @@ def _chart(figures):
 
 def _render(campaign, edit_form=None, error=None, status=200):
     figures = monitoring.campaign_figures(campaign)
-    teachers = monitoring.campaign_teachers(campaign)
+    teachers = monitoring.campaign_teachers(campaign, current_user)
     edit_form = edit_form or EditForm(formdata=None, data={
         "version": campaign.version, "addressees": campaign.addressees, "recommendations": campaign.recommendations})
     return render_template(

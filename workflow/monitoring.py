@@ -386,11 +386,17 @@ def campaign_figures(campaign, today=None):
                            period_end=campaign.period_end, today=today)
 
 
-def campaign_teachers(campaign):
+def campaign_teachers(campaign, viewer=None):
+    """The teachers behind C2 and B2; a school head sees only their own school's teachers by name."""
     if campaign.is_signed and campaign.teachers is not None:
-        return campaign.teachers
-    return compute_teacher_lists(campaign.municipality_id, diagnostic_id=campaign.diagnostic_id,
-                                 period_end=campaign.period_end)
+        lists = campaign.teachers
+    else:
+        lists = compute_teacher_lists(campaign.municipality_id, diagnostic_id=campaign.diagnostic_id,
+                                      period_end=campaign.period_end)
+    if viewer is not None and viewer.role == Role.SCHOOL_HEAD.value:
+        school = viewer.school.name if viewer.school else None
+        lists = {key: [p for p in people if p["school"] == school] for key, people in lists.items()}
+    return lists
 
 
 # --- signing and the report ---------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ class CampaignListSchema(PageSchema):
 def _present(campaign):
     """Attach the figures (frozen once signed) for the schema."""
     campaign.view = monitoring.campaign_figures(campaign)
-    campaign.view_teachers = monitoring.campaign_teachers(campaign)
+    campaign.view_teachers = monitoring.campaign_teachers(campaign, current_api_user())
     return campaign
 
 
