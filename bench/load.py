@@ -56,6 +56,39 @@ async def _drive(base_url, users, requests, warmup):
             await client.aclose()
 
 
+def run_interleaved(phases, requests, warmup=0, rounds=4):
+    """Run several loads in alternating rounds, so a drift of the machine's background load touches
+    them alike. phases: {name: (base_url, users)}; each gets `requests` requests in all. Return
+    {name: LoadStats}."""
+    return asyncio.run(_interleave(phases, requests, warmup, rounds))
+
+
+async def _interleave(phases, requests, warmup, rounds):
+    clients = {name: [httpx.AsyncClient(base_url=url, timeout=120, follow_redirects=False) for _ in users]
+               for name, (url, users) in phases.items()}
+    try:
+        for name, (_, users) in phases.items():
+            for user, client in zip(users, clients[name]):
+                await user.setup(client)
+            if warmup:
+                await _phase(users, clients[name], warmup)
+        totals = {name: LoadStats(requests=0, seconds=0.0) for name in phases}
+        for index in range(rounds):
+            share = requests // rounds + (1 if index < requests % rounds else 0)
+            for name, (_, users) in phases.items():
+                stats = await _phase(users, clients[name], share)
+                total = totals[name]
+                total.requests += stats.requests
+                total.seconds += stats.seconds
+                total.latencies += stats.latencies
+                total.statuses.update(stats.statuses)
+        return totals
+    finally:
+        for group in clients.values():
+            for client in group:
+                await client.aclose()
+
+
 async def _phase(users, clients, requests):
     remaining = requests
     stats = LoadStats(requests=requests, seconds=0.0)

@@ -103,18 +103,24 @@ def _transition_users(routes, users, bare=False):
 # --- 1. a transition through HTTP --------------------------------------------------------------------
 
 def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=240):
-    """1. Transitions per second through the API under gunicorn vs a bare UPDATE + INSERT endpoint."""
+    """1. Transitions per second through the API under gunicorn vs a bare UPDATE + INSERT endpoint.
+
+    Both servers run at once and take the load in alternating rounds, each on its own half of the
+    chosen routes (the bare endpoint does not know about versions, the API checks them).
+    """
     chosen = _reflected_routes(bench, routes)
-    users = min(users, len(chosen))
-    with gunicorn(BASELINE, bench.url) as server:
-        base = load.run_load(server.base_url, _transition_users(chosen, users, bare=True), requests, warmup)
-    chosen = _reflected_routes(bench, routes)  # states and versions as the baseline left them
-    with gunicorn(APP, bench.url) as server:
-        app = load.run_load(server.base_url, _transition_users(chosen, users), requests, warmup)
+    app_routes, bare_routes = chosen[0::2], chosen[1::2]
+    users = max(1, min(users, len(app_routes), len(bare_routes)))
+    with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
+        stats = load.run_interleaved({
+            "bare": (bare_server.base_url, _transition_users(bare_routes, users, bare=True)),
+            "app": (app_server.base_url, _transition_users(app_routes, users)),
+        }, requests, warmup)
+    app, base = stats["app"], stats["bare"]
     ratio = _ratio(app.rps, base.rps)
     failures = app.failures + base.failures
-    note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients, {len(chosen)} routes, "
-            f"{requests} requests each")
+    note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
+            f"{len(app_routes)} + {len(bare_routes)} routes, {requests} requests each in 4 alternating rounds")
     if failures:
         note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
     return [Figure(1, "Transition via HTTP API (req/s)", app.rps, base.rps, "req/s", ratio, "≥ 0.6",
@@ -138,26 +144,32 @@ def _page_targets(bench, users):
 
 
 def measure_pages(bench, requests=1500, warmup=100, users=8):
-    """2. The route page and the curator queue vs a bare endpoint with login and two SELECTs by key."""
+    """2. The route page and the curator queue vs a bare endpoint with login and two SELECTs by key.
+
+    The app and the baseline serve at once; the three loads alternate in rounds.
+    """
     targets = _page_targets(bench, users)
     route_paths = {login: [f"/routes/{i}" for i in ids] for login, ids in targets}
     bare_paths = {login: [f"/bare/routes/{i}" for i in ids] for login, ids in targets}
-    with gunicorn(BASELINE, bench.url) as server:
-        base = load.run_load(server.base_url, [load.BarePageUser(login, BENCH_PASSWORD, bare_paths[login])
-                                               for login, _ in targets], requests, warmup)
-    with gunicorn(APP, bench.url) as server:
-        page = load.run_load(server.base_url, [load.PageUser(login, BENCH_PASSWORD, route_paths[login])
-                                               for login, _ in targets], requests, warmup)
-        queue = load.run_load(server.base_url, [load.PageUser(login, BENCH_PASSWORD, ["/queue"])
-                                                for login, _ in targets], requests, warmup)
+    with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
+        stats = load.run_interleaved({
+            "bare": (bare_server.base_url, [load.BarePageUser(login, BENCH_PASSWORD, bare_paths[login])
+                                            for login, _ in targets]),
+            "page": (app_server.base_url, [load.PageUser(login, BENCH_PASSWORD, route_paths[login])
+                                           for login, _ in targets]),
+            "queue": (app_server.base_url, [load.PageUser(login, BENCH_PASSWORD, ["/queue"])
+                                            for login, _ in targets]),
+        }, requests, warmup)
+    base = stats["bare"]
     figures = []
-    for number_name, stats in (("Route page /routes/<id> (req/s)", page), ("Curator queue /queue (req/s)", queue)):
-        ratio = _ratio(stats.rps, base.rps)
-        failures = stats.failures + base.failures
-        note = f"p95 {stats.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {len(targets)} signed-in curators"
+    for name, key in (("Route page /routes/<id> (req/s)", "page"), ("Curator queue /queue (req/s)", "queue")):
+        app = stats[key]
+        ratio = _ratio(app.rps, base.rps)
+        failures = app.failures + base.failures
+        note = f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {len(targets)} signed-in curators"
         if failures:
-            note += f"; NON-2xx: app {dict(stats.statuses)}, bare {dict(base.statuses)}"
-        figures.append(Figure(2, number_name, stats.rps, base.rps, "req/s", ratio, "≥ 0.5",
+            note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
+        figures.append(Figure(2, name, app.rps, base.rps, "req/s", ratio, "≥ 0.5",
                               ratio >= 0.5 and not failures, note, failures))
     return figures
 
@@ -453,10 +465,10 @@ def measure_bulk_export(bench, documents_count=1000):
     speedup = _ratio(bare["seconds"], app["seconds"])
     peak_mb = app["max_rss_kb"] / 1024
     identical = not differ and len(ids) == documents_count
-    note = (f"{len(ids)} documents: {app['seconds']:.2f} s vs {bare['seconds']:.2f} s; peak RSS of the export "
-            f"process {peak_mb:.1f} MB ({app['rss_before_kb'] / 1024:.1f} MB before it began; bare docxtpl "
-            f"process {bare['max_rss_kb'] / 1024:.1f} MB); texts identical: "
-            f"{len(ids) - len(differ)}/{len(ids)}")
+    note = (f"{len(ids)} documents: {app['seconds']:.2f} s vs {bare['seconds']:.2f} s; peak RSS of the app "
+            f"process while exporting {peak_mb:.1f} MB, of which {app['rss_before_kb'] / 1024:.1f} MB before the "
+            f"export began (the app loaded, template compiled); bare docxtpl process {bare['max_rss_kb'] / 1024:.1f} "
+            f"MB; texts identical: {len(ids) - len(differ)}/{len(ids)}")
     if differ:
         note += f"; differing route ids: {differ[:10]}"
     return [

@@ -55,6 +55,9 @@ def gunicorn(app_spec, database_url, *, workers=WORKERS, probe_dir=None, probe_e
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # Reached only when serving went well: keep the log of a failed run for reading.
+    if not log.read_text(errors="replace").strip():
+        log.unlink(missing_ok=True)
 
 
 def _wait_ready(base_url, process, log, timeout=90):

@@ -160,7 +160,7 @@ def test_init_db_adopts_a_database_created_before_the_migrations(empty_app):
 def test_init_db_refuses_to_adopt_a_database_that_differs_from_the_models(empty_app):
     db.create_all()
     with db.engine.begin() as connection:
-        connection.execute(text("DROP INDEX ix_routes_state"))
+        connection.execute(text("DROP INDEX ix_routes_school_state"))
     db.session.remove()
     result = empty_app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 1
