@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from blinker import signal
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -138,9 +138,8 @@ def _check_version(route, version):
         raise StaleVersion(STALE_MESSAGE)
 
 
-def load_route(route_id, actor, *, full=True):
-    """Load a route the user may see, with what its page shows, or raise NotFound."""
-    query = select(Route).where(Route.id == route_id).options(
+def _route_load_query(full):
+    query = select(Route).where(Route.id == bindparam("route_id")).options(
         joinedload(Route.teacher).joinedload(User.school),
         joinedload(Route.curator),
         joinedload(Route.school),
@@ -151,7 +150,18 @@ def load_route(route_id, actor, *, full=True):
             selectinload(Route.events).joinedload(RouteEvent.actor),
             selectinload(Route.corrections).joinedload(Correction.requested_by),
         )
-    route = db.session.execute(query).unique().scalar_one_or_none()
+    return query
+
+
+# Built once: SQLAlchemy memoizes a statement's cache key on the statement, so reusing it skips
+# walking the loader options on every load (about a fifth of a load's time, see bench/).
+_ROUTE_LOAD_QUERIES = {True: _route_load_query(True), False: _route_load_query(False)}
+
+
+def load_route(route_id, actor, *, full=True):
+    """Load a route the user may see, with what its page shows, or raise NotFound."""
+    query = _ROUTE_LOAD_QUERIES[bool(full)]
+    route = db.session.execute(query, {"route_id": route_id}).unique().scalar_one_or_none()
     return permissions.require_view(route, actor)
 
 
