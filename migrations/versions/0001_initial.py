@@ -237,7 +237,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_routes_diagnostic_id'), ['diagnostic_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_routes_school_id'), ['school_id'], unique=False)
         batch_op.create_index('ix_routes_school_state', ['school_id', 'state'], unique=False)
-        batch_op.create_index(batch_op.f('ix_routes_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_routes_state_changed_at'), ['state_changed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_routes_teacher_id'), ['teacher_id'], unique=False)
 
@@ -282,7 +281,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_activities_deadline'), ['deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_activities_product_file_id'), ['product_file_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_activities_route_id'), ['route_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_activities_status'), ['status'], unique=False)
+        batch_op.create_index('ix_activities_route_status_deadline', ['route_id', 'status', 'deadline'], unique=False)
 
     op.create_table('corrections',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -522,7 +521,7 @@ def downgrade():
 
     op.drop_table('corrections')
     with op.batch_alter_table('activities', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_activities_status'))
+        batch_op.drop_index('ix_activities_route_status_deadline')
         batch_op.drop_index(batch_op.f('ix_activities_route_id'))
         batch_op.drop_index(batch_op.f('ix_activities_product_file_id'))
         batch_op.drop_index(batch_op.f('ix_activities_deadline'))
@@ -536,7 +535,6 @@ def downgrade():
     with op.batch_alter_table('routes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_routes_teacher_id'))
         batch_op.drop_index(batch_op.f('ix_routes_state_changed_at'))
-        batch_op.drop_index(batch_op.f('ix_routes_state'))
         batch_op.drop_index('ix_routes_school_state')
         batch_op.drop_index(batch_op.f('ix_routes_school_id'))
         batch_op.drop_index(batch_op.f('ix_routes_diagnostic_id'))
