@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 2
 export FLASK_APP := app
 
 .PHONY: run test test-postgres bench venv clean migration loadtest
@@ -18,11 +19,12 @@ run: venv
 	IOM_DEMO=1 $(BIN)/flask --app app seed-demo --if-empty
 	IOM_DEMO=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist); each has its own scratch databases.
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-postgres: venv
-	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q
+	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: venv
 	$(BIN)/python -m bench.run
