@@ -45,9 +45,11 @@ def gunicorn(app_spec, database_url, *, workers=WORKERS, probe_dir=None, probe_e
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     base_url = f"http://127.0.0.1:{port}"
+    failed = True
     try:
         _wait_ready(base_url, process, log)
         yield Server(base_url, process.pid, log)
+        failed = False
     finally:
         process.terminate()
         try:
@@ -55,9 +57,9 @@ def gunicorn(app_spec, database_url, *, workers=WORKERS, probe_dir=None, probe_e
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    # Reached only when serving went well: keep the log of a failed run for reading.
-    if not log.read_text(errors="replace").strip():
-        log.unlink(missing_ok=True)
+        if not failed:
+            # Kept only when something went wrong, for reading.
+            log.unlink(missing_ok=True)
 
 
 def _wait_ready(base_url, process, log, timeout=90):

@@ -95,7 +95,7 @@ def test_each_measurement_runs_and_returns_numbers(bench):
     assert len(_numbers(measures.measure_pages(bench, requests=6, warmup=1, users=2))) == 2
     _numbers(measures.measure_monitoring(bench, repeat=1))
     _numbers(measures.measure_route_docx(bench, repeat=1))
-    assert len(_numbers(measures.measure_bulk_export(bench, documents_count=4))) == 2
+    assert len(_numbers(measures.measure_bulk_export(bench, documents_count=4))) == 3
     counts = _numbers(measures.measure_query_counts(bench))
     assert all(f.value == f.baseline for f in counts), [(f.name, f.value, f.baseline, f.note) for f in counts if f.value != f.baseline]
     memory = _numbers(measures.measure_worker_memory(bench, transitions=30, users=2, routes=4, probe_every=5))
