@@ -49,7 +49,10 @@ def create_schema(app):
             columns = {c["name"] for c in inspector.get_columns(name)}
             missing += [f"{name}.{c.name}" for c in table.columns if c.name not in columns]
             # Indexes decide the plans the benchmark measures: the models' set, no more, no less.
-            indexes = {i["name"] for i in inspector.get_indexes(name)}
+            # (PostgreSQL lists the indexes behind unique constraints too; those are not the models' indexes.)
+            unique = {u["name"] for u in inspector.get_unique_constraints(name)}
+            indexes = {i["name"] for i in inspector.get_indexes(name)
+                       if not i.get("duplicates_constraint") and i["name"] not in unique}
             wanted = {i.name for i in table.indexes}
             missing += [f"index {i}" for i in sorted(wanted - indexes)]
             missing += [f"index {i} (dropped from the models)" for i in sorted(indexes - wanted)]
