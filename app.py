@@ -33,6 +33,7 @@ def create_app(test_config=None):
     """Create and configure the app: config, extensions, blueprints, error handlers, CLI."""
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config.Config)
+    app.json.ensure_ascii = False  # Russian text stays readable in JSON
     if isinstance(test_config, dict):
         app.config.update(test_config)
     elif test_config is not None:
