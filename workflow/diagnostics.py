@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from models import (
     Diagnostic, DiagnosticImport, DiagnosticResult, Municipality, Role, Route, School, StoredFile, User, db,
 )
-from workflow import permissions, service
+from workflow import permissions, service, spreadsheets
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from workflow.spreadsheets import (
-    ImportFailed, cell_text, error, key, normalize_header, parse_date, parse_decimal, parse_flag, read_table,
+    ImportFailed, cell_text, error, key, parse_date, parse_decimal, parse_flag, read_table,
 )
 
 IMPORT_ROLES = (Role.ADMIN.value, Role.DEPARTMENT_HEAD.value, Role.CURATOR.value)
@@ -120,21 +120,7 @@ class ImportPlan:
 
 def _map_columns(header):
     """Return {field: index} and {field: header text as written}; raise ImportFailed on missing columns."""
-    by_alias = {alias: (name, label) for name, label, _, aliases in COLUMNS for alias in aliases}
-    positions, titles, errors = {}, {}, []
-    for index, cell in enumerate(header):
-        found = by_alias.get(normalize_header(cell))
-        if found is None:
-            continue
-        name, label = found
-        if name in positions:
-            errors.append(error(1, cell_text(cell), f"Столбец «{label}» указан дважды"))
-            continue
-        positions[name] = index
-        titles[name] = cell_text(cell)
-    for name, label, required, _ in COLUMNS:
-        if required and name not in positions:
-            errors.append(error(1, label, f"Нет обязательного столбца «{label}»"))
+    positions, titles, errors = spreadsheets.map_columns(header, COLUMNS)
     if "score" not in positions and "deficit" not in positions:
         errors.append(error(1, "Балл", "Нужен столбец «Балл» или «Дефицит»"))
     if errors:
@@ -498,18 +484,8 @@ _DEFICIT_SUM = func.sum(case((DiagnosticResult.is_deficit.is_(True), 1), else_=0
 
 
 def can_view_results(user, teacher):
-    """Tell whether the user may see the teacher's diagnostic results."""
-    if user is None or not getattr(user, "is_authenticated", False) or teacher is None:
-        return False
-    if user.id == teacher.id or user.role == Role.ADMIN.value:
-        return True
-    if user.role == Role.CURATOR.value:
-        return teacher.curator_id == user.id
-    if user.role == Role.SCHOOL_HEAD.value:
-        return user.school_id is not None and teacher.school_id == user.school_id
-    if user.role == Role.DEPARTMENT_HEAD.value:
-        return user.municipality_id is not None and teacher.municipality_id == user.municipality_id
-    return False
+    """Tell whether the user may see the teacher's diagnostic results: whoever may see the profile."""
+    return permissions.can_view_teacher(user, teacher)
 
 
 def latest_diagnostic(teacher_id):

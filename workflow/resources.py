@@ -10,6 +10,7 @@ from models.diagnostics import (
     RESOURCE_FORMAT_LABELS, RESOURCE_KIND_LABELS, RESOURCE_LEVEL_LABELS, ResourceFormat, ResourceLevel,
 )
 from models.route import DIRECTION_LABELS
+from workflow import spreadsheets
 from workflow.errors import InvalidInput, NotFound, NotPermitted
 from workflow.spreadsheets import (
     ImportFailed, cell_text, error, key, normalize_header, parse_date, parse_decimal, read_table,
@@ -322,20 +323,7 @@ def _entry_for_route(entry_id, route):
 # --- import -------------------------------------------------------------------------------------------
 
 def _map_columns(header):
-    by_alias = {alias: (name, label) for name, label, _, aliases in COLUMNS for alias in aliases}
-    positions, titles, errors = {}, {}, []
-    for index, cell in enumerate(header):
-        found = by_alias.get(normalize_header(cell))
-        if found is None:
-            continue
-        name, label = found
-        if name in positions:
-            errors.append(error(1, cell_text(cell), f"Столбец «{label}» указан дважды"))
-            continue
-        positions[name], titles[name] = index, cell_text(cell)
-    for name, label, required, _ in COLUMNS:
-        if required and name not in positions:
-            errors.append(error(1, label, f"Нет обязательного столбца «{label}»"))
+    positions, titles, errors = spreadsheets.map_columns(header, COLUMNS)
     if errors:
         raise ImportFailed(errors)
     return positions, titles

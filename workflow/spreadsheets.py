@@ -93,6 +93,26 @@ def read_table(data, known_headers):
     return _read_csv(data, known_headers)
 
 
+def map_columns(header, columns):
+    """Map a header row to {field: index} and {field: header as written} for `columns`
+    ((name, label, required, aliases) tuples); return them with the list of header errors."""
+    by_alias = {alias: (name, label) for name, label, _, aliases in columns for alias in aliases}
+    positions, titles, errors = {}, {}, []
+    for index, cell in enumerate(header):
+        found = by_alias.get(normalize_header(cell))
+        if found is None:
+            continue
+        name, label = found
+        if name in positions:
+            errors.append(error(1, cell_text(cell), f"Столбец «{label}» указан дважды"))
+            continue
+        positions[name], titles[name] = index, cell_text(cell)
+    for name, label, required, _ in columns:
+        if required and name not in positions:
+            errors.append(error(1, label, f"Нет обязательного столбца «{label}»"))
+    return positions, titles, errors
+
+
 def _decode(data):
     for encoding in ("utf-8-sig", "cp1251"):
         try:
