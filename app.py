@@ -8,7 +8,6 @@ from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
