@@ -93,7 +93,11 @@ def password_hash():
 
 @dataclass
 class Generated:
-    """What was generated, with the ids and logins the measurements need."""
+    """What was generated: counts, and the ids and logins the measurements need.
+
+    Logins are predictable: admin, dept01.., head0001.., curator0001.. (one per school, curating its
+    teachers), teacher00001..; every password is BENCH_PASSWORD.
+    """
 
     counts: dict = field(default_factory=dict)
     states: Counter = field(default_factory=Counter)
@@ -101,13 +105,6 @@ class Generated:
     # (route_id, teacher login, curator login) of reflected routes: they can cycle
     # return_reflection / submit_reflection forever.
     reflected: list = field(default_factory=list)
-    # (curator login, number of open routes) of the first curator.
-    curator_login: str = ""
-    teacher_login: str = ""
-    # A route the first curator may see, for the route page.
-    route_id: int = 0
-    admin_login: str = "admin"
-    head_login: str = ""
     school_ids: list = field(default_factory=list)
     # Teachers diagnosed (C2) and, of them, routes built from the diagnostic and approved (B2).
     c2: int = 0
@@ -256,7 +253,6 @@ def generate(engine, *, schools=REGION["schools"], teachers_per_school=REGION["t
         heads = {m: user(f"dept{m:02d}", "department_head", demo._name(rng), municipality_id=m,
                          position="Начальник управления образования")
                  for m in range(1, municipalities + 1)}
-        result.head_login = "dept01"
 
         teacher_index = 0
         for s in range(1, schools + 1):
@@ -268,9 +264,7 @@ def generate(engine, *, schools=REGION["schools"], teachers_per_school=REGION["t
             curator_login = f"curator{s:04d}"
             curator = user(curator_login, "curator", demo._name(rng), s, m,
                            position="Заместитель директора по УВР")
-            if s == 1:
-                result.curator_login = curator_login
-            for k in range(teachers_per_school):
+            for _ in range(teachers_per_school):
                 login = f"teacher{teacher_index + 1:05d}"
                 subject = rng.choice(demo.SUBJECTS)
                 position = "Учитель начальных классов" if subject == "Начальные классы" else "Учитель"
@@ -288,8 +282,6 @@ def generate(engine, *, schools=REGION["schools"], teachers_per_school=REGION["t
                 result.states[PLAN_STATE[plan]] += 1
                 if plan == "reflected":
                     result.reflected.append((route_id, login, curator_login))
-                if s == 1 and k == 0:
-                    result.teacher_login, result.route_id = login, route_id
                 teacher_index += 1
         loader.finish()
         result.c2 = teacher_index

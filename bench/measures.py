@@ -185,9 +185,6 @@ def measure_pages(bench, requests=1500, warmup=100, users=8):
 
 # --- 6. SQL queries per page ----------------------------------------------------------------------------
 
-CSRF_RE = load.CSRF_RE
-
-
 def _count_queries(app, login, paths):
     """Sign in through the form and return {path: (status, [SQL statements])}.
 
@@ -233,17 +230,16 @@ def _count_queries(app, login, paths):
     return counts
 
 
-def _pages_for_counting(generated):
-    """The pages whose query count must not grow: as (login, path) pairs, the same in every data set."""
-    # Route id 6 is the sixth teacher's: in progress with a partly done road map, in school 1.
-    return [("curator0001", "/queue"), ("curator0001", "/routes/6"), ("curator0001", "/routes"),
-            ("head0001", "/routes"), ("dept01", "/routes"), ("teacher00006", "/routes/6")]
+# The pages whose query count must not grow, as (login, path): the same users and route in every data
+# set. Route 6 is the sixth teacher's: in progress with a partly done road map, in school 1.
+PAGES_FOR_COUNTING = [("curator0001", "/queue"), ("curator0001", "/routes/6"), ("curator0001", "/routes"),
+                      ("head0001", "/routes"), ("dept01", "/routes"), ("teacher00006", "/routes/6")]
 
 
 def measure_query_counts(bench):
     """6. SQL statements per page with 10 routes and at region scale: equal."""
     figures = []
-    pairs = _pages_for_counting(bench.generated)
+    pairs = PAGES_FOR_COUNTING
     by_login = {}
     for login, path in pairs:
         by_login.setdefault(login, []).append(path)
@@ -399,7 +395,7 @@ def docx_text(data):
 
 
 def _document_route_ids(bench, count):
-    """Route ids for the documents: closed and reflected ones first (all sections), then the rest."""
+    """The first `count` route ids by school and id: whole schools in every state, as an export takes them."""
     from models import Route, db
     with bench.app.app_context():
         return db.session.execute(select(Route.id).order_by(Route.school_id, Route.id).limit(count)).scalars().all()

@@ -48,7 +48,7 @@ def measurements(profile):
     ]
 
 
-def _versions(url):
+def _versions():
     names = ["Flask", "SQLAlchemy", "Flask-SQLAlchemy", "gunicorn", "transitions", "docxtpl", "python-docx",
              "lxml", "Jinja2", "httpx", "psycopg"]
     found = {"Python": platform.python_version(), "SQLite": sqlite3.sqlite_version}
@@ -112,7 +112,7 @@ def report(bench, figures, errors, profile_name, started, generation):
     """Return the whole Markdown report."""
     g = bench.generated
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    versions = ", ".join(f"{k} {v}" for k, v in _versions(bench.url).items())
+    versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
     counts = ", ".join(f"{name} {count:,}" for name, count in g.counts.items())
     states = ", ".join(f"{state} {count:,}" for state, count in sorted(g.states.items()))
     lines = [
