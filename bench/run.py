@@ -6,7 +6,8 @@
 
 Prints a table (each figure as a ratio against a baseline measured in the same run, absolute
 numbers beside it, PASS/FAIL against the goal) and writes it to bench/results.md with the
-machine, the versions and the date.
+machine, the versions and the date. Exits non-zero only when a measurement crashed or saw wrong
+answers (non-2xx responses, figures or document texts differing from the baseline's).
 """
 import argparse
 import os
@@ -181,7 +182,9 @@ def main(argv=None):
     if not args.no_write:
         RESULTS.write_text(text_report)
         print(f"Written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
-    return 0 if figures and all(f.passed for f in figures) and not errors else 1
+    # Missed goals are results (PASS/FAIL in the table); a measurement that crashed or saw wrong answers
+    # (non-2xx, differing figures or texts) is a failure of the run.
+    return 1 if errors or not figures or any(f.errors for f in figures) else 0
 
 
 if __name__ == "__main__":
