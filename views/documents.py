@@ -19,7 +19,7 @@ from wtforms.validators import Length, Optional
 
 from models import Order, OrderRoute, Role, Route, School, db
 from models.orders import DocumentTemplate
-from workflow import documents, orders, permissions
+from workflow import documents, orders, permissions, queries
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted, WorkflowError
 from workflow.states import STATE_LABELS
 
@@ -138,14 +138,7 @@ def _visible_schools(user):
 
 
 def _export_query(user, state=None, school_id=None, teacher_id=None):
-    query = select(Route.id).where(permissions.visibility_clause(user))
-    if state:
-        query = query.where(Route.state == state)
-    if school_id:
-        query = query.where(Route.school_id == school_id)
-    if teacher_id:
-        query = query.where(Route.teacher_id == teacher_id)
-    return query
+    return queries.visible_route_ids(user, state=state, school_id=school_id, teacher_id=teacher_id)
 
 
 def _export_ids(user, state=None, school_id=None, teacher_id=None):

@@ -40,6 +40,17 @@ def routes_query(user, *, state=None, school_id=None, teacher_id=None, today=Non
         .options(joinedload(Route.teacher), joinedload(Route.curator), joinedload(Route.school))
         .order_by(Route.id)
     )
+    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id)
+
+
+def visible_route_ids(user, *, state=None, school_id=None, teacher_id=None):
+    """Select the ids of the routes the user may see, filtered like the route lists."""
+    query = select(Route.id).where(permissions.visibility_clause(user))
+    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id)
+
+
+def filter_routes(query, *, state=None, school_id=None, teacher_id=None):
+    """Narrow a route select by state, school and teacher (each optional)."""
     if state:
         query = query.where(Route.state == state)
     if school_id:
