@@ -5,9 +5,13 @@ BIN := $(VENV)/bin
 TEST_WORKERS ?= 2
 export FLASK_APP := app
 
-.PHONY: run test test-postgres bench venv clean migration loadtest
+.PHONY: translations run test test-postgres bench venv clean migration loadtest
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed translations
+
+# The English catalog of the interface, compiled from translations/en/LC_MESSAGES/messages.po.
+translations: $(VENV)/.installed
+	$(BIN)/python scripts/i18n.py compile
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -49,6 +49,8 @@ def create_app(test_config=None):
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     bootstrap.init_app(app)
+    from views import i18n
+    i18n.init_app(app)
     with app.app_context():
         _configure_engine(db.engine)
 

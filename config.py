@@ -69,6 +69,11 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BOOTSTRAP_SERVE_LOCAL = True
     PAGE_SIZE = 50
+    # Interface languages: Russian is the default; a user may switch to English (translations/).
+    BABEL_DEFAULT_LOCALE = "ru"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES = {"ru": "Русский", "en": "English"}
     API_TOKEN_TTL_HOURS = int(os.environ.get("API_TOKEN_TTL_HOURS", 24 * 30))
     # flask-smorest / OpenAPI
     API_TITLE = "ИОМ: API маршрутов"

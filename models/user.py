@@ -55,6 +55,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     # Rotated on logout-everywhere events (password, role, deactivation) to end old sessions.
     session_nonce: Mapped[str] = mapped_column(String(32), default=_nonce)
+    # The interface language the user chose (None: the default, Russian).
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     school: Mapped[School | None] = relationship()

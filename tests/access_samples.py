@@ -284,6 +284,7 @@ SAMPLES = {
     "auth.login POST": Sample(data=lambda c: {"login": "teacher", "password": PASSWORD}, ok={200, 302},
                               changes=False),
     "auth.logout": Sample(data={}, ok={302}),
+    "i18n.set_language": Sample(data={"locale": "en", "next": "/"}, ok={302}, changes=False),
 
     # --- routes (web) ---------------------------------------------------------------------------------
     "web.index": Sample(ok={302}),

@@ -54,6 +54,7 @@ def app(database_url, tmp_path):
         # production (ended sessions stay ended; a new session gets its own token).
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)  # Flask-Babel's per-request locale cache
 
     with app.app_context():
         db.create_all()

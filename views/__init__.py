@@ -6,6 +6,8 @@ def register_blueprints(app):
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(admin.bp)
+    from views import i18n
+    app.register_blueprint(i18n.bp)
     from views import exports
     app.register_blueprint(exports.bp)
     from views import documents

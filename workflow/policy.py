@@ -78,6 +78,7 @@ POLICY = {
     "bootstrap.static": {"GET": PUBLIC},
     "auth.login": {"GET": PUBLIC, "POST": PUBLIC},
     "auth.logout": {"POST": ANY},
+    "i18n.set_language": {"POST": PUBLIC},
 
     # --- routes (web) -------------------------------------------------------------------------------
     "web.index": {"GET": ANY},

@@ -121,6 +121,7 @@ def upgrade():
     sa.Column('position', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('session_nonce', sa.String(length=32), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['curator_id'], ['users.id'], name=op.f('fk_users_curator_id_users')),
     sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_users_municipality_id_municipalities')),
