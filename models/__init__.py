@@ -36,6 +36,7 @@ from models.route import (  # noqa: E402
     StateWriteError,
     allow_state_write,
 )
+from models.delegation import Substitution  # noqa: E402
 from models.orders import DocumentTemplate, Order, OrderCounter, OrderRoute  # noqa: E402
 from models.diagnostics import (  # noqa: E402
     Diagnostic, DiagnosticImport, DiagnosticResult, MonitoringCampaign, ResourceCompetency, ResourceEntry,

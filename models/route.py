@@ -188,6 +188,9 @@ class RouteEvent(db.Model):
     route_id: Mapped[int] = mapped_column(ForeignKey("routes.id"), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # A trigger name for transitions, or correction_requested/approved/rejected.
+    # The principal whose substitute the actor was, when the actor acted only through a substitution
+    # (workflow/delegation.py); the timeline shows "actor за principal".
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     event: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
@@ -195,7 +198,8 @@ class RouteEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     route: Mapped[Route] = relationship(back_populates="events")
-    actor: Mapped[User | None] = relationship()
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    on_behalf_of: Mapped[User | None] = relationship(foreign_keys=[on_behalf_of_id])
 
 
 @event.listens_for(RouteEvent, "before_update")

@@ -268,6 +268,28 @@ def upgrade():
     sa.Column('forms', sa.Text(), nullable=False),
     sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('result_form', sa.Text(), nullable=False),
+    op.create_table('substitutions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('principal_id', sa.Integer(), nullable=False),
+    sa.Column('substitute_id', sa.Integer(), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=False),
+    sa.Column('ends_on', sa.Date(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('cancelled_at', sa.DateTime(), nullable=True),
+    sa.Column('cancelled_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['cancelled_by_id'], ['users.id'], name=op.f('fk_substitutions_cancelled_by_id_users')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_substitutions_created_by_id_users')),
+    sa.ForeignKeyConstraint(['principal_id'], ['users.id'], name=op.f('fk_substitutions_principal_id_users')),
+    sa.ForeignKeyConstraint(['substitute_id'], ['users.id'], name=op.f('fk_substitutions_substitute_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_substitutions'))
+    )
+    with op.batch_alter_table('substitutions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_substitutions_cancelled_by_id'), ['cancelled_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_substitutions_created_by_id'), ['created_by_id'], unique=False)
+        batch_op.create_index('ix_substitutions_principal_period', ['principal_id', 'starts_on', 'ends_on'], unique=False)
+        batch_op.create_index('ix_substitutions_substitute_period', ['substitute_id', 'starts_on', 'ends_on'], unique=False)
+
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('product', sa.Text(), nullable=False),
     sa.Column('product_url', sa.String(length=1000), nullable=False),
@@ -407,18 +429,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_orders_municipality_id'), ['municipality_id'], unique=False)
         batch_op.create_index('ix_orders_municipality_issued_on', ['municipality_id', 'issued_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_template_version_id'), ['template_version_id'], unique=False)
+    sa.Column('on_behalf_of_id', sa.Integer(), nullable=True),
 
     op.create_table('monitoring_campaigns',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('municipality_id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=400), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['on_behalf_of_id'], ['users.id'], name=op.f('fk_route_events_on_behalf_of_id_users')),
     sa.Column('period_end', sa.Date(), nullable=False),
     sa.Column('diagnostic_id', sa.Integer(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('recommendations', sa.Text(), nullable=False),
     sa.Column('addressees', sa.Text(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=True),
+        batch_op.create_index(batch_op.f('ix_route_events_on_behalf_of_id'), ['on_behalf_of_id'], unique=False)
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
@@ -537,6 +562,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_routes_teacher_id'))
         batch_op.drop_index(batch_op.f('ix_routes_state_changed_at'))
         batch_op.drop_index('ix_routes_school_state')
+        batch_op.drop_index(batch_op.f('ix_route_events_on_behalf_of_id'))
         batch_op.drop_index(batch_op.f('ix_routes_school_id'))
         batch_op.drop_index(batch_op.f('ix_routes_diagnostic_id'))
         batch_op.drop_index('ix_routes_curator_state')
@@ -583,6 +609,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_diagnostics_held_on'))
 
     op.drop_table('diagnostics')
+    with op.batch_alter_table('substitutions', schema=None) as batch_op:
+        batch_op.drop_index('ix_substitutions_substitute_period')
+        batch_op.drop_index('ix_substitutions_principal_period')
+        batch_op.drop_index(batch_op.f('ix_substitutions_created_by_id'))
+        batch_op.drop_index(batch_op.f('ix_substitutions_cancelled_by_id'))
+
+    op.drop_table('substitutions')
     op.drop_table('municipalities')
     with op.batch_alter_table('login_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_login_attempts_login_created')
