@@ -1,5 +1,6 @@
 """Administration: schools, users, roles, passwords and curator assignments (admins only)."""
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -30,7 +31,7 @@ def _municipality():
     return accounts.default_municipality()
 
 
-def _school_choices(empty_label="— не указана —"):
+def _school_choices(empty_label=_l("— не указана —")):
     schools = db.session.execute(select(School).order_by(School.id)).scalars().all()
     return [SelectChoice(0, empty_label)] + [SelectChoice(school.id, school.name) for school in schools]
 
@@ -39,7 +40,8 @@ def _curator_choices():
     curators = db.session.execute(
         select(User).where(User.role == Role.CURATOR.value, User.active.is_(True)).order_by(User.full_name)
     ).scalars().all()
-    return [SelectChoice(0, "— не назначен —")] + [SelectChoice(c.id, f"{c.full_name} ({c.login})") for c in curators]
+    return [SelectChoice(0, _("— не назначен —"))] + [
+        SelectChoice(c.id, f"{c.full_name} ({c.login})") for c in curators]
 
 
 def _int_arg(name, default=None):
@@ -51,34 +53,35 @@ def _int_arg(name, default=None):
 
 
 class SchoolForm(FlaskForm):
-    name = StringField("Название школы", validators=[DataRequired(message="Укажите название школы"),
-                                                     Length(max=200, message="Не длиннее 200 символов")])
-    submit = SubmitField("Добавить школу")
+    name = StringField(_l("Название школы"), validators=[DataRequired(message=_l("Укажите название школы")),
+                                                         Length(max=200, message=_l("Не длиннее 200 символов"))])
+    submit = SubmitField(_l("Добавить школу"))
 
 
 class UserForm(FlaskForm):
-    login = StringField("Логин", validators=[DataRequired(message="Укажите логин"),
-                                             Length(max=80, message="Не длиннее 80 символов")])
-    full_name = StringField("ФИО", validators=[DataRequired(message="Укажите ФИО"),
-                                               Length(max=200, message="Не длиннее 200 символов")])
-    role = SelectField("Роль", choices=ROLE_CHOICES, validate_choice=False)
-    school_id = SelectField("Школа", coerce=int, validate_choice=False)
-    position = StringField("Должность", validators=[Length(max=200, message="Не длиннее 200 символов")])
-    email = StringField("Эл. почта", validators=[Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Неверный адрес эл. почты"),
-                                                 Length(max=200, message="Не длиннее 200 символов")])
-    password = PasswordField("Пароль (не короче 8 символов)")
-    active = BooleanField("Учётная запись активна", default=True)
-    submit = SubmitField("Сохранить")
+    login = StringField(_l("Логин"), validators=[DataRequired(message=_l("Укажите логин")),
+                                                 Length(max=80, message=_l("Не длиннее 80 символов"))])
+    full_name = StringField(_l("ФИО"), validators=[DataRequired(message=_l("Укажите ФИО")),
+                                                   Length(max=200, message=_l("Не длиннее 200 символов"))])
+    role = SelectField(_l("Роль"), choices=ROLE_CHOICES, validate_choice=False)
+    school_id = SelectField(_l("Школа"), coerce=int, validate_choice=False)
+    position = StringField(_l("Должность"), validators=[Length(max=200, message=_l("Не длиннее 200 символов"))])
+    email = StringField(_l("Эл. почта"), validators=[
+        Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Неверный адрес эл. почты")),
+        Length(max=200, message=_l("Не длиннее 200 символов"))])
+    password = PasswordField(_l("Пароль (не короче 8 символов)"))
+    active = BooleanField(_l("Учётная запись активна"), default=True)
+    submit = SubmitField(_l("Сохранить"))
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField("Новый пароль", validators=[DataRequired(message="Введите пароль")])
-    submit = SubmitField("Сменить пароль")
+    password = PasswordField(_l("Новый пароль"), validators=[DataRequired(message=_l("Введите пароль"))])
+    submit = SubmitField(_l("Сменить пароль"))
 
 
 class AssignForm(FlaskForm):
-    curator_id = SelectField("Куратор", coerce=int, validate_choice=False)
-    submit = SubmitField("Назначить")
+    curator_id = SelectField(_l("Куратор"), coerce=int, validate_choice=False)
+    submit = SubmitField(_l("Назначить"))
 
 
 @bp.route("/")
@@ -101,18 +104,18 @@ def schools():
                 db.session.rollback()
                 error, status = exc.message, exc.status
             else:
-                flash(f"Школа «{school.name}» добавлена.", "success")
+                flash(_("Школа «%(name)s» добавлена.", name=school.name), "success")
                 return redirect(url_for("admin.schools"))
         else:
-            error, status = "Проверьте поля формы.", 422
+            error, status = _("Проверьте поля формы."), 422
     query = (
         select(School,
                select(func.count(User.id)).where(User.school_id == School.id).correlate(School)
                .scalar_subquery().label("users"))
         .order_by(School.id)
     )
-    rows, total, pages, page, _ = queries.paginate(query, _int_arg("page", 1),
-                                                   current_app.config.get("PAGE_SIZE", 50))
+    rows, total, pages, page, _per_page = queries.paginate(query, _int_arg("page", 1),
+                                                           current_app.config.get("PAGE_SIZE", 50))
     return render_template("admin/schools.html", form=form, rows=rows, total=total, pages=pages, page=page,
                            error=error), status
 
@@ -127,7 +130,7 @@ def users():
         role = None
     school_id = _int_arg("school")
     text = (request.args.get("q") or "").strip()[:100]
-    rows, total, pages, page, _ = queries.paginate(
+    rows, total, pages, page, _per_page = queries.paginate(
         queries.users_query(role=role, school_id=school_id, text=text), _int_arg("page", 1),
         current_app.config.get("PAGE_SIZE", 50))
     return render_template("admin/users.html", rows=rows, total=total, pages=pages, page=page, role=role,
@@ -157,10 +160,10 @@ def new_user():
                 db.session.rollback()
                 error, status = exc.message, exc.status
             else:
-                flash(f"Пользователь «{user.login}» создан.", "success")
+                flash(_("Пользователь «%(login)s» создан.", login=user.login), "success")
                 return redirect(url_for("admin.edit_user", user_id=user.id))
         else:
-            error, status = "Проверьте поля формы.", 422
+            error, status = _("Проверьте поля формы."), 422
     return render_template("admin/user_form.html", form=form, user=None, error=error), status
 
 
@@ -169,7 +172,7 @@ def edit_user(user_id):
     """Change a user's name, role, school, position, e-mail and whether the account is active."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("Пользователь не найден")
+        raise NotFound(_("Пользователь не найден"))
     form = UserForm(obj=user) if request.method == "GET" else UserForm()
     form.school_id.choices = _school_choices()
     if request.method == "GET":
@@ -188,10 +191,10 @@ def edit_user(user_id):
                 db.session.rollback()
                 error, status = exc.message, exc.status
             else:
-                flash("Изменения сохранены.", "success")
+                flash(_("Изменения сохранены."), "success")
                 return redirect(url_for("admin.edit_user", user_id=user.id))
         else:
-            error, status = "Проверьте поля формы.", 422
+            error, status = _("Проверьте поля формы."), 422
     assign_form = AssignForm(formdata=None, data={"curator_id": user.curator_id or 0})
     assign_form.curator_id.choices = _curator_choices()
     return render_template("admin/user_form.html", form=form, user=user, error=error,
@@ -203,17 +206,17 @@ def set_password(user_id):
     """Set a new password; the user's existing sessions end."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("Пользователь не найден")
+        raise NotFound(_("Пользователь не найден"))
     form = PasswordForm()
     try:
         if not form.validate():
-            raise InvalidInput("Введите пароль")
+            raise InvalidInput(_("Введите пароль"))
         accounts.set_password(user, form.password.data)
     except WorkflowError as exc:
         db.session.rollback()
-        flash(f"Пароль не изменён: {exc.message}", "danger")
+        flash(_("Пароль не изменён: %(reason)s", reason=exc.message), "danger")
         return redirect(url_for("admin.edit_user", user_id=user.id))
-    flash(f"Пароль пользователя «{user.login}» изменён.", "success")
+    flash(_("Пароль пользователя «%(login)s» изменён.", login=user.login), "success")
     return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
@@ -227,8 +230,8 @@ def assignments():
     query = queries.users_query(role=Role.TEACHER.value, school_id=school_id)
     if only_missing:
         query = query.where(User.curator_id.is_(None))
-    rows, total, pages, page, _ = queries.paginate(query, _int_arg("page", 1),
-                                                   current_app.config.get("PAGE_SIZE", 50))
+    rows, total, pages, page, _per_page = queries.paginate(query, _int_arg("page", 1),
+                                                           current_app.config.get("PAGE_SIZE", 50))
     return render_template("admin/assignments.html", rows=rows, total=total, pages=pages, page=page,
                            curators=_curator_choices(), schools=_school_choices()[1:], school_id=school_id,
                            only_missing=only_missing)
@@ -239,18 +242,19 @@ def assign(teacher_id):
     """Assign a curator to a teacher; the teacher's open routes move to that curator."""
     teacher = db.session.get(User, teacher_id)
     if teacher is None:
-        raise NotFound("Педагог не найден")
+        raise NotFound(_("Педагог не найден"))
     form = AssignForm()
     curator = db.session.get(User, form.curator_id.data or 0)
     back = request.form.get("back") or ""
     target = back if back.startswith("/admin/") and not back.startswith("//") else url_for("admin.assignments")
     try:
         if curator is None:
-            raise InvalidInput("Выберите куратора")
+            raise InvalidInput(_("Выберите куратора"))
         accounts.assign_curator(teacher, curator)
     except WorkflowError as exc:
         db.session.rollback()
-        flash(f"Куратор не назначен: {exc.message}", "danger")
+        flash(_("Куратор не назначен: %(reason)s", reason=exc.message), "danger")
         return redirect(target)
-    flash(f"Педагогу {teacher.full_name} назначен куратор {curator.full_name}.", "success")
+    flash(_("Педагогу %(teacher)s назначен куратор %(curator)s.", teacher=teacher.full_name,
+            curator=curator.full_name), "success")
     return redirect(target)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from flask import (
     Blueprint, Response, flash, redirect, render_template, request, send_file, stream_with_context, url_for,
 )
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -73,7 +74,7 @@ def _docx_response(data, filename):
 
 def _pdf_response(docx_data, filename):
     if not documents.pdf_available():
-        raise NotFound("Преобразование в PDF недоступно: LibreOffice не установлен на сервере")
+        raise NotFound(_("Преобразование в PDF недоступно: LibreOffice не установлен на сервере"))
     return _file_response(documents.docx_to_pdf(docx_data), filename, documents.PDF_MIME)
 
 
@@ -114,7 +115,7 @@ def route_docx(route_id):
 def route_pdf(route_id):
     route = documents.load_route_document(route_id, current_user)
     if not documents.pdf_available():
-        raise NotFound("Преобразование в PDF недоступно: LibreOffice не установлен на сервере")
+        raise NotFound(_("Преобразование в PDF недоступно: LibreOffice не установлен на сервере"))
     return _pdf_response(documents.render_route_docx(route), documents.route_filename(route, "pdf"))
 
 
@@ -122,7 +123,7 @@ def route_pdf(route_id):
 
 def _require_export(user):
     if user.role not in EXPORT_ROLES:
-        raise NotPermitted("Выгрузка маршрутов доступна куратору, руководителю школы и начальнику управления")
+        raise NotPermitted(_("Выгрузка маршрутов доступна куратору, руководителю школы и начальнику управления"))
 
 
 def _visible_schools(user):
@@ -166,12 +167,12 @@ def export_zip():
     _require_export(current_user)
     state = request.args.get("state") or None
     if state and state not in STATE_LABELS:
-        raise InvalidInput("Неизвестное состояние маршрута")
+        raise InvalidInput(_("Неизвестное состояние маршрута"))
     school_id, teacher_id = _int_arg("school_id"), _int_arg("teacher_id")
     ids = _export_ids(current_user, state, school_id, teacher_id)
     if not ids:
-        raise NotFound("Нет маршрутов для выгрузки по выбранным условиям")
-    name = "Маршруты ИОМ"
+        raise NotFound(_("Нет маршрутов для выгрузки по выбранным условиям"))
+    name = _("Маршруты ИОМ")
     if school_id:
         school = db.session.get(School, school_id)
         name += f" — {documents._slug(school.name)}" if school else ""
@@ -188,15 +189,15 @@ def export_zip():
 # --- orders ----------------------------------------------------------------------------------------
 
 class ApprovalOrderForm(FlaskForm):
-    title = StringField("Заголовок приказа", validators=[Length(max=orders.MAX_TITLE)])
-    issued_on = DateField("Дата приказа", validators=[Optional()])
-    preamble = TextAreaField("Преамбула (констатирующая часть)", validators=[Length(max=5000)])
-    submit = SubmitField("Издать приказ")
+    title = StringField(_l("Заголовок приказа"), validators=[Length(max=orders.MAX_TITLE)])
+    issued_on = DateField(_l("Дата приказа"), validators=[Optional()])
+    preamble = TextAreaField(_l("Преамбула (констатирующая часть)"), validators=[Length(max=5000)])
+    submit = SubmitField(_l("Издать приказ"))
 
 
 def _require_orders(user):
     if not orders.can_see_orders(user):
-        raise NotPermitted("Реестр приказов доступен начальнику управления, руководителям школ и кураторам")
+        raise NotPermitted(_("Реестр приказов доступен начальнику управления, руководителям школ и кураторам"))
 
 
 @bp.route("/orders")
@@ -221,7 +222,7 @@ def _approval_candidates(user):
             .where(OrderRoute.route_id.in_([r.id for r in routes]), Order.kind == "routes_approval")
         ).all()
         for route_id, number, issued_on in rows:
-            included[route_id] = f"№ {number} от {documents.ru_date(issued_on)}"
+            included[route_id] = _("№ %(number)s от %(date)s", number=number, date=documents.ru_date(issued_on))
     return routes, included
 
 
@@ -230,7 +231,7 @@ def _approval_candidates(user):
 def order_new():
     """The department head issues the order approving chosen curator-approved routes."""
     if not orders.can_issue(current_user) or current_user.municipality_id is None:
-        raise NotPermitted("Издавать приказы может начальник управления образования")
+        raise NotPermitted(_("Издавать приказы может начальник управления образования"))
     form = ApprovalOrderForm()
     if request.method == "GET":
         form.title.data = orders.ROUTES_APPROVAL_TITLE
@@ -247,11 +248,13 @@ def order_new():
             flash(exc.message, "danger")
             status = 422 if isinstance(exc, InvalidInput) else exc.status
         else:
-            flash(f"Приказ № {order.number} от {documents.ru_date(order.issued_on)} издан.", "success")
+            flash(_("Приказ № %(number)s от %(date)s издан.", number=order.number,
+                    date=documents.ru_date(order.issued_on)), "success")
             return redirect(url_for("documents.order_detail", order_id=order.id))
     elif request.method == "POST":
         selected = {int(v) for v in request.form.getlist("route_ids") if v.isdigit()}
-        flash("Проверьте поля формы: " + "; ".join(e for errs in form.errors.values() for e in errs), "danger")
+        flash(_("Проверьте поля формы: %(errors)s",
+                errors="; ".join(str(e) for errs in form.errors.values() for e in errs)), "danger")
         status = 422
     routes, included = _approval_candidates(current_user)
     return render_template("documents/order_new.html", form=form, routes=routes, included=included,
@@ -282,9 +285,9 @@ def order_pdf(order_id):
 # --- template versions (admins) --------------------------------------------------------------------
 
 class TemplateUploadForm(FlaskForm):
-    file = FileField("Файл шаблона (.docx)")
-    note = StringField("Комментарий к версии", validators=[Length(max=500)])
-    submit = SubmitField("Проверить и загрузить")
+    file = FileField(_l("Файл шаблона (.docx)"))
+    note = StringField(_l("Комментарий к версии"), validators=[Length(max=500)])
+    submit = SubmitField(_l("Проверить и загрузить"))
 
 
 def _require_admin():
@@ -318,12 +321,12 @@ def template_detail(name):
     status = 200
     if request.method == "POST":
         if not form.validate_on_submit():
-            flash("Форма устарела или заполнена неверно. Обновите страницу и повторите.", "danger")
+            flash(_("Форма устарела или заполнена неверно. Обновите страницу и повторите."), "danger")
             status = 422
         else:
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                flash("Выберите файл шаблона .docx", "danger")
+                flash(_("Выберите файл шаблона .docx"), "danger")
                 status = 422
             else:
                 data = upload.stream.read(documents.MAX_TEMPLATE_BYTES + 1)
@@ -335,8 +338,9 @@ def template_detail(name):
                     flash(exc.message, "danger")
                     status = exc.status if exc.status < 500 else 422
                 else:
-                    flash(f"Версия {version.version} шаблона «{spec.title}» проверена и принята; "
-                          "новые документы формируются по ней.", "success")
+                    flash(_("Версия %(version)s шаблона «%(title)s» проверена и принята; "
+                            "новые документы формируются по ней.", version=version.version, title=spec.title),
+                          "success")
                     return redirect(url_for("documents.template_detail", name=name))
     return render_template("documents/template.html", spec=spec, form=form,
                            versions=documents.template_versions(name), active=documents.active_version(name),
@@ -349,10 +353,10 @@ def template_reset(name):
     _require_admin()
     form = FlaskForm()
     if not form.validate_on_submit():
-        flash("Форма устарела. Обновите страницу и повторите.", "danger")
+        flash(_("Форма устарела. Обновите страницу и повторите."), "danger")
         return redirect(url_for("documents.template_detail", name=name))
     documents.reset_template(name, current_user)
-    flash("Восстановлен встроенный шаблон.", "success")
+    flash(_("Восстановлен встроенный шаблон."), "success")
     return redirect(url_for("documents.template_detail", name=name))
 
 
@@ -371,4 +375,4 @@ def template_sample(name):
     """The active version rendered against the template's sample data (a preview)."""
     _require_admin()
     spec = documents.get_spec(name)
-    return _docx_response(documents.render_docx(name, spec.sample_context()), f"{name} — образец.docx")
+    return _docx_response(documents.render_docx(name, spec.sample_context()), _("%(name)s — образец.docx", name=name))

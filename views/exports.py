@@ -2,6 +2,7 @@
 from urllib.parse import quote
 
 from flask import Blueprint, Response, request, stream_with_context
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow import exports
@@ -23,5 +24,5 @@ def routes_csv():
     rows = exports.route_rows(current_user, state=state, school_id=school_id)
     body = (chunk.encode("utf-8") for chunk in exports.csv_stream(exports.ROUTE_COLUMNS, rows))
     return Response(stream_with_context(body), mimetype="text/csv",
-                    headers={"Content-Disposition": attachment("Маршруты ИОМ.csv", "routes.csv"),
+                    headers={"Content-Disposition": attachment(_("Маршруты ИОМ.csv"), "routes.csv"),
                              "Cache-Control": "no-store"})
