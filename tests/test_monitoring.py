@@ -342,7 +342,7 @@ def test_web_campaign_pages(client, auth, dataset):
     campaign = db.session.execute(select(MonitoringCampaign)).scalar_one()
     page = client.get(f"/monitoring/{campaign.id}").get_data(as_text=True)
     assert 'id="total-f2">37,5 %' in page and "F2 = 3 / 8 × 100 % = 37,5 %" in page
-    assert "<svg" in page and 'id="f2-chart"' in page and "СОШ № 3" in page and "—" in page
+    assert "<svg" in page and 'id="monitoring-f2"' in page and "СОШ № 3" in page and "—" in page
     assert "cdn" not in page.lower()
     version = campaign.version
     edited = client.post(f"/monitoring/{campaign.id}/edit", data={

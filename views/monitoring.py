@@ -9,14 +9,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from models import Diagnostic, db
 from views.documents import _docx_response
-from workflow import monitoring
+from workflow import dashboard, monitoring
 from workflow.errors import Conflict, InvalidInput, NotPermitted, StaleVersion
-from workflow.states import STATE_LABELS, STATES
+from workflow.states import STATES
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
-
-CHART_COLORS = {"drafted": "#6c757d", "curator_approved": "#0dcaf0", "in_progress": "#0d6efd",
-                "reflected": "#ffc107", "closed": "#198754"}
 
 
 @bp.app_template_global()
@@ -100,29 +97,13 @@ def new():
     return render_template("monitoring/new.html", form=form, error=error), status
 
 
-def _chart(figures):
-    """Bars of F2 per school and a stacked bar of routes by state, as numbers for an inline SVG."""
-    schools = figures["schools"]
-    bars = [{"name": s["name"], "f2": s["f2"], "width": (s["f2"] or 0) * 3, "c2": s["c2"], "b2": s["b2"]}
-            for s in schools]
-    total = figures["totals"]["routes_total"] or 0
-    offset, segments = 0.0, []
-    for state in STATES:
-        count = figures["totals"]["routes"].get(state, 0)
-        width = 600.0 * count / total if total else 0
-        segments.append({"state": state, "label": STATE_LABELS[state], "count": count, "x": offset, "width": width,
-                         "color": CHART_COLORS[state]})
-        offset += width
-    return {"bars": bars, "height": 24 * len(bars) + 30, "segments": segments}
-
-
 def _render(campaign, edit_form=None, error=None, status=200):
     figures = monitoring.campaign_figures(campaign)
     teachers = monitoring.campaign_teachers(campaign, current_user)
     edit_form = edit_form or EditForm(formdata=None, data={
         "version": campaign.version, "addressees": campaign.addressees, "recommendations": campaign.recommendations})
     return render_template(
-        "monitoring/show.html", campaign=campaign, figures=figures, teachers=teachers, chart=_chart(figures),
+        "monitoring/show.html", campaign=campaign, figures=figures, teachers=teachers, charts=dashboard.figure_charts(figures, "monitoring"),
         edit_form=edit_form, sign_form=SignForm(formdata=None, data={"version": campaign.version}),
         may_manage=monitoring.can_manage(current_user, campaign) and not campaign.is_signed,
         may_sign=monitoring.can_sign(current_user, campaign) and not campaign.is_signed,
