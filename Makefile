@@ -24,10 +24,18 @@ run: venv
 	IOM_DEMO=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist); each has its own scratch databases.
+# The browser tests (tests/e2e) run when Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium).
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+BROWSER_NOTE = @test -x "$(CHROMIUM_PATH)" || echo "NOTE: $(CHROMIUM_PATH) not found: the browser tests (tests/e2e) are SKIPPED. Install Debian's chromium package (apt-get install chromium) to run them."
+
 test: venv
+	$(BROWSER_NOTE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BROWSER_NOTE)
 
 test-postgres: venv
+	$(BROWSER_NOTE)
 	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: venv

@@ -26,15 +26,18 @@ def server_env(database_url, instance_dir, **extra):
 
 
 @contextmanager
-def gunicorn(database_url, tmp_path, count=2, workers=2):
-    """Start `count` gunicorn servers (each with `workers` processes) on one database; yield base URLs."""
+def gunicorn(database_url, tmp_path, count=2, workers=2, threads=1):
+    """Start `count` gunicorn servers (each with `workers` processes) on one database; yield base URLs.
+
+    A browser keeps idle (pre)connections open, which would hold sync workers: browser tests use threads.
+    """
     servers = []
     try:
         for index in range(count):
             port = free_port()
             log = open(tmp_path / f"gunicorn-{index}.log", "wb")
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+                [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
                  "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
                 cwd=config.BASE_DIR, env=server_env(database_url, tmp_path / "instance"),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
