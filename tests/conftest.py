@@ -55,6 +55,7 @@ def app(database_url, tmp_path):
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
         g.pop("_flask_babel", None)  # Flask-Babel's per-request locale cache
+        g.pop("menu_counts", None)  # the menu's badge counts (views/inbox.py), computed once per request
 
     with app.app_context():
         db.create_all()

@@ -162,7 +162,7 @@ def test_queue_is_for_curators_only(client, auth, district):
 
 
 def test_home_redirects_each_role(client, auth, district):
-    homes = {"teacher": "/routes", "curator": "/queue", "director1": "/routes", "head": "/routes",
+    homes = {"teacher": "/routes", "curator": "/inbox", "director1": "/routes", "head": "/routes",
              "admin": "/admin/users"}
     for login, home in homes.items():
         auth.logout()

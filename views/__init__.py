@@ -15,5 +15,7 @@ def register_blueprints(app):
     from views import diagnostics, monitoring
     app.register_blueprint(diagnostics.bp)
     app.register_blueprint(monitoring.bp)
+    from views import inbox
+    app.register_blueprint(inbox.bp)
     from views.api import init_api
     init_api(app)

@@ -53,7 +53,7 @@ STALE_HINT = ("Ваши данные остались в форме и ещё н
 
 HOME_ENDPOINTS = {
     Role.TEACHER.value: "web.routes",
-    Role.CURATOR.value: "web.queue",
+    Role.CURATOR.value: "inbox.index",
     Role.SCHOOL_HEAD.value: "web.routes",
     Role.DEPARTMENT_HEAD.value: "web.routes",
     Role.ADMIN.value: "admin.users",

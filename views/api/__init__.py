@@ -31,6 +31,7 @@ BLUEPRINT_MODULES = [
     "views.api.documents",
     "views.api.diagnostics",
     "views.api.monitoring",
+    "views.api.inbox",
 ]
 
 
