@@ -3,6 +3,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,13 +97,13 @@ class ResourceKind(str, enum.Enum):
 
 
 RESOURCE_KIND_LABELS = {
-    ResourceKind.COURSE.value: "Курсы повышения квалификации",
-    ResourceKind.SEMINAR.value: "Семинар",
-    ResourceKind.WEBINAR.value: "Вебинар",
-    ResourceKind.TRAINING.value: "Тренинг",
-    ResourceKind.MASTER_CLASS.value: "Мастер-класс",
-    ResourceKind.COMMUNITY.value: "Профессиональное сообщество",
-    ResourceKind.SELF_EDUCATION.value: "Самообразование",
+    ResourceKind.COURSE.value: _l("Курсы повышения квалификации"),
+    ResourceKind.SEMINAR.value: _l("Семинар"),
+    ResourceKind.WEBINAR.value: _l("Вебинар"),
+    ResourceKind.TRAINING.value: _l("Тренинг"),
+    ResourceKind.MASTER_CLASS.value: _l("Мастер-класс"),
+    ResourceKind.COMMUNITY.value: _l("Профессиональное сообщество"),
+    ResourceKind.SELF_EDUCATION.value: _l("Самообразование"),
 }
 
 
@@ -113,9 +114,9 @@ class ResourceLevel(str, enum.Enum):
 
 
 RESOURCE_LEVEL_LABELS = {
-    ResourceLevel.REGIONAL.value: "Региональный",
-    ResourceLevel.MUNICIPAL.value: "Муниципальный",
-    ResourceLevel.SCHOOL.value: "Школьный",
+    ResourceLevel.REGIONAL.value: _l("Региональный"),
+    ResourceLevel.MUNICIPAL.value: _l("Муниципальный"),
+    ResourceLevel.SCHOOL.value: _l("Школьный"),
 }
 
 
@@ -126,9 +127,9 @@ class ResourceFormat(str, enum.Enum):
 
 
 RESOURCE_FORMAT_LABELS = {
-    ResourceFormat.IN_PERSON.value: "Очно",
-    ResourceFormat.ONLINE.value: "Дистанционно",
-    ResourceFormat.BLENDED.value: "Очно-дистанционно",
+    ResourceFormat.IN_PERSON.value: _l("Очно"),
+    ResourceFormat.ONLINE.value: _l("Дистанционно"),
+    ResourceFormat.BLENDED.value: _l("Очно-дистанционно"),
 }
 
 
@@ -197,7 +198,7 @@ class CampaignState(str, enum.Enum):
     SIGNED = "signed"
 
 
-CAMPAIGN_STATE_LABELS = {CampaignState.OPEN.value: "Открыт", CampaignState.SIGNED.value: "Подписан"}
+CAMPAIGN_STATE_LABELS = {CampaignState.OPEN.value: _l("Открыт"), CampaignState.SIGNED.value: _l("Подписан")}
 
 
 class MonitoringCampaign(db.Model):

@@ -3,6 +3,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -21,10 +22,10 @@ class Stage(str, enum.Enum):
 
 
 STAGE_LABELS = {
-    Stage.DIAGNOSTIC_MOTIVATIONAL: "Диагностико-мотивационный",
-    Stage.DESIGN: "Проектировочный",
-    Stage.IMPLEMENTATION: "Реализационный",
-    Stage.ANALYTICAL: "Аналитический",
+    Stage.DIAGNOSTIC_MOTIVATIONAL: _l("Диагностико-мотивационный"),
+    Stage.DESIGN: _l("Проектировочный"),
+    Stage.IMPLEMENTATION: _l("Реализационный"),
+    Stage.ANALYTICAL: _l("Аналитический"),
 }
 
 
@@ -36,10 +37,10 @@ class Direction(str, enum.Enum):
 
 
 DIRECTION_LABELS = {
-    Direction.PROFESSIONAL: "Профессиональное",
-    Direction.PSYCHO_PEDAGOGICAL: "Психолого-педагогическое",
-    Direction.METHODICAL: "Методическое",
-    Direction.INFORMATIONAL: "Информационное",
+    Direction.PROFESSIONAL: _l("Профессиональное"),
+    Direction.PSYCHO_PEDAGOGICAL: _l("Психолого-педагогическое"),
+    Direction.METHODICAL: _l("Методическое"),
+    Direction.INFORMATIONAL: _l("Информационное"),
 }
 
 
@@ -50,9 +51,9 @@ class ActivityStatus(str, enum.Enum):
 
 
 ACTIVITY_STATUS_LABELS = {
-    ActivityStatus.PLANNED: "Запланировано",
-    ActivityStatus.DONE: "Выполнено",
-    ActivityStatus.NOT_DONE: "Не выполнено",
+    ActivityStatus.PLANNED: _l("Запланировано"),
+    ActivityStatus.DONE: _l("Выполнено"),
+    ActivityStatus.NOT_DONE: _l("Не выполнено"),
 }
 
 

@@ -2,6 +2,7 @@ import enum
 import secrets
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,11 +26,11 @@ class Role(str, enum.Enum):
 
 
 ROLE_LABELS = {
-    Role.TEACHER: "Педагог",
-    Role.CURATOR: "Куратор",
-    Role.SCHOOL_HEAD: "Руководитель ОО",
-    Role.DEPARTMENT_HEAD: "Начальник управления образования",
-    Role.ADMIN: "Администратор",
+    Role.TEACHER: _l("Педагог"),
+    Role.CURATOR: _l("Куратор"),
+    Role.SCHOOL_HEAD: _l("Руководитель ОО"),
+    Role.DEPARTMENT_HEAD: _l("Начальник управления образования"),
+    Role.ADMIN: _l("Администратор"),
 }
 
 

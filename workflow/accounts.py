@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from models import ApiToken, Municipality, Role, Route, School, User, db
@@ -30,14 +31,14 @@ def find_school(name, municipality=None):
         query = query.where(School.municipality_id == municipality.id)
     school = db.session.execute(query).scalars().first()
     if school is None:
-        raise NotFound(f"Школа «{name}» не найдена")
+        raise NotFound(_("Школа «%(name)s» не найдена", name=name))
     return school
 
 
 def find_user(login):
     user = db.session.execute(select(User).where(User.login == (login or "").strip())).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"Пользователь «{login}» не найден")
+        raise NotFound(_("Пользователь «%(login)s» не найден", login=login))
     return user
 
 
@@ -45,13 +46,13 @@ def create_school(name, municipality=None):
     """Create a school in the municipality (the default one when not given)."""
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("Укажите название школы")
+        raise InvalidInput(_("Укажите название школы"))
     municipality = municipality or default_municipality()
     exists = db.session.execute(
         select(School.id).where(School.name == name, School.municipality_id == municipality.id)
     ).first()
     if exists:
-        raise Conflict(f"Школа «{name}» уже есть")
+        raise Conflict(_("Школа «%(name)s» уже есть", name=name))
     school = School(name=name, municipality_id=municipality.id)
     db.session.add(school)
     db.session.commit()
@@ -65,7 +66,7 @@ def _hash_method():
 
 def _check_password(password):
     if not password or len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Пароль должен быть не короче {MIN_PASSWORD_LENGTH} символов")
+        raise InvalidInput(_("Пароль должен быть не короче %(min)s символов", min=MIN_PASSWORD_LENGTH))
 
 
 def create_user(login, *, role, full_name, password, school=None, email=None, position="",
@@ -73,18 +74,18 @@ def create_user(login, *, role, full_name, password, school=None, email=None, po
     """Create a user with a hashed password; a school is required for teachers and school heads."""
     login = (login or "").strip()
     if not login or len(login) > 80 or any(ch.isspace() for ch in login):
-        raise InvalidInput("Логин не может быть пустым или содержать пробелы")
+        raise InvalidInput(_("Логин не может быть пустым или содержать пробелы"))
     if role not in ROLES:
-        raise InvalidInput(f"Неизвестная роль «{role}»; допустимые: {', '.join(ROLES)}")
+        raise InvalidInput(_("Неизвестная роль «%(role)s»; допустимые: %(roles)s", role=role, roles=", ".join(ROLES)))
     if not (full_name or "").strip():
-        raise InvalidInput("Укажите ФИО")
+        raise InvalidInput(_("Укажите ФИО"))
     _check_password(password)
     if isinstance(school, str):
         school = find_school(school)
     if role in {Role.TEACHER.value, Role.SCHOOL_HEAD.value} and school is None:
-        raise InvalidInput("Для педагога и руководителя ОО укажите школу")
+        raise InvalidInput(_("Для педагога и руководителя ОО укажите школу"))
     if db.session.execute(select(User.id).where(User.login == login)).first():
-        raise Conflict(f"Логин «{login}» уже занят")
+        raise Conflict(_("Логин «%(login)s» уже занят", login=login))
     if municipality is None:
         municipality = school.municipality if school else default_municipality()
     user = User(login=login, role=role, full_name=full_name.strip(), email=(email or None),
@@ -111,7 +112,7 @@ def set_password(login_or_user, password):
 def update_user(user, *, role=None, full_name=None, school=None, active=None, email=None, position=None):
     """Change a user's role, name, school or activity; a role change or deactivation ends sessions."""
     if role is not None and role not in ROLES:
-        raise InvalidInput(f"Неизвестная роль «{role}»")
+        raise InvalidInput(_("Неизвестная роль «%(role)s»", role=role))
     if role is not None and role != user.role:
         user.role = role
         user.rotate_sessions()
@@ -120,7 +121,7 @@ def update_user(user, *, role=None, full_name=None, school=None, active=None, em
         user.rotate_sessions()
     if full_name is not None:
         if not full_name.strip():
-            raise InvalidInput("Укажите ФИО")
+            raise InvalidInput(_("Укажите ФИО"))
         user.full_name = full_name.strip()
     if school is not None:
         user.school_id = school.id
@@ -137,9 +138,9 @@ def assign_curator(teacher_login_or_user, curator_login_or_user):
     teacher = teacher_login_or_user if isinstance(teacher_login_or_user, User) else find_user(teacher_login_or_user)
     curator = curator_login_or_user if isinstance(curator_login_or_user, User) else find_user(curator_login_or_user)
     if curator.role != Role.CURATOR.value:
-        raise InvalidInput(f"Пользователь «{curator.login}» не куратор")
+        raise InvalidInput(_("Пользователь «%(login)s» не куратор", login=curator.login))
     if curator.id == teacher.id:
-        raise InvalidInput("Нельзя назначить пользователя куратором самому себе")
+        raise InvalidInput(_("Нельзя назначить пользователя куратором самому себе"))
     teacher.curator_id = curator.id
     for route in db.session.execute(
         select(Route).where(Route.teacher_id == teacher.id, Route.state != "closed")
@@ -210,6 +211,6 @@ def revoke_token(token):
 def check_user_change(actor, user, *, role, active, school):
     """Refuse an admin's edit that locks the admin out or leaves a teacher or school head without a school."""
     if actor.id == user.id and (role != Role.ADMIN.value or not active):
-        raise InvalidInput("Нельзя снять с себя роль администратора или отключить свою учётную запись")
+        raise InvalidInput(_("Нельзя снять с себя роль администратора или отключить свою учётную запись"))
     if role in {Role.TEACHER.value, Role.SCHOOL_HEAD.value} and school is None and user.school_id is None:
-        raise InvalidInput("Для педагога и руководителя ОО укажите школу")
+        raise InvalidInput(_("Для педагога и руководителя ОО укажите школу"))

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, inspect, literal, select, table
 
 from models import db
@@ -33,7 +34,7 @@ def _dialect():
 def _sqlite_path():
     path = db.engine.url.database
     if not path or path == ":memory:" or path.startswith("file:"):
-        raise InvalidInput("резервное копирование базы SQLite в памяти не поддерживается")
+        raise InvalidInput(_("резервное копирование базы SQLite в памяти не поддерживается"))
     return Path(path)
 
 
@@ -80,7 +81,7 @@ def backup(path=None):
         elif _dialect() == "postgresql":
             _pg_dump(partial)
         else:
-            raise InvalidInput(f"резервное копирование базы {_dialect()} не поддерживается")
+            raise InvalidInput(_("резервное копирование базы %(dialect)s не поддерживается", dialect=_dialect()))
         os.chmod(partial, 0o600)
         os.replace(partial, target)
     finally:
@@ -92,15 +93,15 @@ def restore(path, force=False):
     """Bring a backup back into this database; refuse a database with data unless force."""
     source = Path(path)
     if not source.is_file():
-        raise InvalidInput(f"файл резервной копии не найден: {source}")
+        raise InvalidInput(_("файл резервной копии не найден: %(source)s", source=source))
     if _dialect() == "sqlite":
         _check_sqlite_backup(source)
     elif _dialect() == "postgresql":
         _check_pg_backup(source)
     else:
-        raise InvalidInput(f"восстановление базы {_dialect()} не поддерживается")
+        raise InvalidInput(_("восстановление базы %(dialect)s не поддерживается", dialect=_dialect()))
     if not force and not is_empty():
-        raise Conflict("база данных не пуста; восстановление заменит её данные — повторите с --force")
+        raise Conflict(_("база данных не пуста; восстановление заменит её данные — повторите с --force"))
     _release_connections()
     if _dialect() == "sqlite":
         _sqlite_restore(source, _sqlite_path())
@@ -134,7 +135,7 @@ def _check_sqlite_backup(source):
     except sqlite3.DatabaseError:
         ok, tables = False, set()
     if not ok or not REQUIRED_TABLES <= tables:
-        raise InvalidInput(f"файл {source} не является резервной копией базы ИОМ (SQLite)")
+        raise InvalidInput(_("файл %(source)s не является резервной копией базы ИОМ (SQLite)", source=source))
 
 
 def _sqlite_restore(source, database):
@@ -152,7 +153,8 @@ def _sqlite_restore(source, database):
 def _pg_tool(name):
     tool = shutil.which(name)
     if tool is None:
-        raise BackupFailed(f"не найдена программа {name} (клиент PostgreSQL); установите postgresql-client")
+        raise BackupFailed(_("не найдена программа %(name)s (клиент PostgreSQL); установите postgresql-client",
+                             name=name))
     return tool
 
 
@@ -170,7 +172,8 @@ def _run_pg(args, env, what):
     result = subprocess.run(args, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise BackupFailed(f"{what} завершился с ошибкой: {lines[0] if lines else result.returncode}")
+        raise BackupFailed(_("%(program)s завершился с ошибкой: %(error)s", program=what,
+                             error=lines[0] if lines else result.returncode))
     return result.stdout
 
 
@@ -185,7 +188,8 @@ def _check_pg_backup(source):
     listed = {line.split()[-2] for line in result.stdout.splitlines()
               if " TABLE DATA " in line and len(line.split()) >= 2}
     if result.returncode != 0 or not REQUIRED_TABLES <= listed:
-        raise InvalidInput(f"файл {source} не является резервной копией базы ИОМ (pg_dump, формат custom)")
+        raise InvalidInput(_("файл %(source)s не является резервной копией базы ИОМ (pg_dump, формат custom)",
+                             source=source))
 
 
 def _pg_restore(source):

@@ -29,6 +29,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from babel.dates import format_date
+from flask_babel import force_locale
+from flask_babel.speaklater import LazyString
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
@@ -148,10 +150,20 @@ def clean_text(value):
     return _BAD_CHARS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+# Official papers are Russian whatever the reader's interface language.
+DOCUMENT_LOCALE = "ru"
+
+
 def clean_context(value):
-    """Return a copy of a context with every string cleaned (dicts, lists and tuples walked)."""
+    """Return a copy of a context with every string cleaned (dicts, lists and tuples walked).
+
+    Lazy labels (states, stages, roles) are resolved in Russian, the language of the papers.
+    """
     if isinstance(value, str):
         return clean_text(value)
+    if isinstance(value, LazyString):
+        with force_locale(DOCUMENT_LOCALE):
+            return clean_text(str(value))
     if isinstance(value, dict):
         return {k: clean_context(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

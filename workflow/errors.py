@@ -1,13 +1,16 @@
-"""Typed errors of the workflow; views map them to HTTP statuses and Russian messages."""
+"""Typed errors of the workflow; views map them to HTTP statuses and messages in the user's language."""
+from flask_babel import lazy_gettext as _l
 
 
 class WorkflowError(Exception):
-    """Base class: carries a machine code and a message for the user (in Russian)."""
+    """Base class: carries a machine code and a message for the user (translated when raised)."""
 
     code = "workflow_error"
     status = 400
 
     def __init__(self, message, *, details=None):
+        # A lazy message is resolved now, in the language of the request that raised it.
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.details = details
@@ -43,7 +46,7 @@ class InvalidInput(WorkflowError):
     status = 422
 
 
-STALE_MESSAGE = (
+STALE_MESSAGE = _l(
     "Маршрут уже изменён другим пользователем. Обновите страницу: ваши изменения не сохранены, "
     "чужие не потеряны."
 )

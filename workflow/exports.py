@@ -13,6 +13,9 @@ import io
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
 from models import Role, db
 from workflow import queries
 from workflow.errors import InvalidInput, NotPermitted
@@ -94,20 +97,24 @@ EXPORT_ROLES = {Role.CURATOR.value, Role.SCHOOL_HEAD.value, Role.DEPARTMENT_HEAD
 def route_filters(user, state=None, school_id=None):
     """Check who exports and the filters; return (state, school_id) cleaned, or raise 403/422."""
     if user.role not in EXPORT_ROLES:
-        raise NotPermitted("Выгрузка списка маршрутов доступна кураторам, руководителям и администратору")
+        raise NotPermitted(_("Выгрузка списка маршрутов доступна кураторам, руководителям и администратору"))
     state = (state or "").strip() or None
     if state is not None and state not in STATES:
-        raise InvalidInput(f"Неизвестное состояние маршрута: {state}", details={"state": "choice"})
+        raise InvalidInput(_("Неизвестное состояние маршрута: %(state)s", state=state),
+                           details={"state": "choice"})
     school = (str(school_id).strip() if school_id is not None else "") or None
     if school is not None:
         if not school.isdigit():
-            raise InvalidInput("Номер школы должен быть целым числом", details={"school_id": "integer"})
+            raise InvalidInput(_("Номер школы должен быть целым числом"), details={"school_id": "integer"})
         school = int(school)
     return state, school
 
 
 def route_rows(user, *, state=None, school_id=None, batch=500):
     """Yield the rows of the route list the user may see, streamed from the database in batches."""
+    # The file's columns are Russian whatever the interface language; so are its state names.
+    with force_locale("ru"):
+        state_names = {state: str(label) for state, label in STATE_LABELS.items()}
     query = queries.routes_query(user, state=state, school_id=school_id).execution_options(yield_per=batch)
     for route, overdue in db.session.execute(query):
         yield [
@@ -117,7 +124,7 @@ def route_rows(user, *, state=None, school_id=None, batch=500):
             route.position,
             route.subject,
             route.curator.full_name if route.curator else "",
-            STATE_LABELS.get(route.state, route.state),
+            state_names.get(route.state, route.state),
             route.period_start,
             route.period_end,
             overdue,

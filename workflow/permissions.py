@@ -1,4 +1,5 @@
 """Who may see and touch what: object-level access in one place."""
+from flask_babel import gettext as _
 from sqlalchemy import false, or_, select
 
 from models import Role, Route, School
@@ -54,7 +55,7 @@ def require_view(route, user):
     """Raise NotFound when the route does not exist or the user may not see it."""
     if route is None or not can_view(route, user):
         # A route the user may not see is reported as missing, so ids do not leak.
-        raise NotFound("Маршрут не найден")
+        raise NotFound(_("Маршрут не найден"))
     return route
 
 
@@ -66,7 +67,7 @@ def require_relation(route, user, allowed, message):
 
 def require_role(user, *roles):
     if user is None or not user.is_authenticated or user.role not in {Role(r).value for r in roles}:
-        raise NotPermitted("Недостаточно прав для этого действия")
+        raise NotPermitted(_("Недостаточно прав для этого действия"))
 
 
 def can_manage_teacher(user, teacher):
@@ -94,5 +95,5 @@ def can_view_teacher(user, teacher):
 def require_view_teacher(user, teacher):
     """Raise NotFound when the teacher does not exist or the user may not see their profile."""
     if not can_view_teacher(user, teacher):
-        raise NotFound("Педагог не найден")
+        raise NotFound(_("Педагог не найден"))
     return teacher

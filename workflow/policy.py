@@ -9,6 +9,8 @@ fails when a rule has no entry, so a new URL cannot ship without a decision on w
 """
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from models import Role
 from workflow.errors import NotPermitted
 
@@ -185,7 +187,7 @@ POLICY = {
     "api_monitoring.report_docx": {"GET": roles(*STAFF, obj="campaign.read")},
 }
 
-DENIED_MESSAGE = "Недостаточно прав для этого действия"
+DENIED_MESSAGE = _l("Недостаточно прав для этого действия")
 
 
 def access_for(endpoint, method):

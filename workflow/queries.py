@@ -1,6 +1,7 @@
 """Read-side queries: route lists, the curator's queue, overdue activities. Eager, paginated, SQL-counted."""
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import joinedload
 
@@ -71,9 +72,9 @@ def paginate(query, page, per_page):
 
 
 WAITING_LABELS = {
-    "review": "Утверждение маршрута",
-    "correction": "Решение по корректировке",
-    "reflection": "Проверка саморефлексии и закрытие",
+    "review": _l("Утверждение маршрута"),
+    "correction": _l("Решение по корректировке"),
+    "reflection": _l("Проверка саморефлексии и закрытие"),
 }
 
 
@@ -118,19 +119,19 @@ def overdue_activities(route, today=None):
 
 # --- read-side helpers of the web pages ------------------------------------------------------------
 
-# Past-tense Russian labels of audit events (transitions and road-map corrections), for timelines.
+# Past-tense labels (lazy) of audit events (transitions and road-map corrections), for timelines.
 EVENT_LABELS = {
-    "request_review": "Маршрут отправлен куратору на согласование",
-    "approve": "Маршрут утверждён куратором",
-    "return_to_draft": "Маршрут возвращён на доработку",
-    "start": "Начата реализация маршрута",
-    "submit_reflection": "Представлена саморефлексия",
-    "return_reflection": "Саморефлексия возвращена на доработку",
-    "close": "Маршрут закрыт",
-    "archive": "Маршрут закрыт (в архив) начальником управления",
-    "correction_requested": "Запрошена корректировка дорожной карты",
-    "correction_approved": "Корректировка дорожной карты утверждена",
-    "correction_rejected": "Корректировка дорожной карты отклонена",
+    "request_review": _l("Маршрут отправлен куратору на согласование"),
+    "approve": _l("Маршрут утверждён куратором"),
+    "return_to_draft": _l("Маршрут возвращён на доработку"),
+    "start": _l("Начата реализация маршрута"),
+    "submit_reflection": _l("Представлена саморефлексия"),
+    "return_reflection": _l("Саморефлексия возвращена на доработку"),
+    "close": _l("Маршрут закрыт"),
+    "archive": _l("Маршрут закрыт (в архив) начальником управления"),
+    "correction_requested": _l("Запрошена корректировка дорожной карты"),
+    "correction_approved": _l("Корректировка дорожной карты утверждена"),
+    "correction_rejected": _l("Корректировка дорожной карты отклонена"),
 }
 
 

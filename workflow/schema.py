@@ -2,6 +2,7 @@
 import importlib.util
 from pathlib import Path
 
+from flask_babel import gettext as _
 from sqlalchemy import inspect, text
 
 from models import db
@@ -37,8 +38,8 @@ def _require_models_schema():
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
                                 db.metadata)
     if diff:
-        raise Conflict("база данных создана без миграций и отличается от моделей; сделайте резервную "
-                       "копию (flask --app app backup) и создайте базу заново")
+        raise Conflict(_("база данных создана без миграций и отличается от моделей; сделайте резервную "
+                         "копию (flask --app app backup) и создайте базу заново"))
 
 
 def _install_audit_guard():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
 from models import LoginAttempt, db
@@ -27,8 +28,8 @@ DEFAULTS = {
     "LOGIN_ATTEMPTS_RETENTION_HOURS": 24,
 }
 
-THROTTLED_MESSAGE = "Слишком много неудачных попыток входа. Повторите через {minutes} мин."
-BAD_CREDENTIALS_MESSAGE = "Неверный логин или пароль."
+THROTTLED_MESSAGE = _l("Слишком много неудачных попыток входа. Повторите через {minutes} мин.")
+BAD_CREDENTIALS_MESSAGE = _l("Неверный логин или пароль.")
 
 
 class TooManyAttempts(WorkflowError):

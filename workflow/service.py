@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from blinker import signal
+from flask_babel import gettext as _
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
@@ -60,10 +61,10 @@ class Availability:
 def _check(spec, route, actor, rels):
     """Return (allowed, reason, relevant) of one transition for this user now."""
     if not rels & set(spec["actors"]):
-        who = " или ".join(RELATION_LABELS[a] for a in spec["actors"])
-        return False, f"Действие доступно только {who}", False
+        who = _(" или ").join(str(RELATION_LABELS[a]) for a in spec["actors"])
+        return False, _("Действие доступно только %(who)s", who=who), False
     if route.state not in spec["source"]:
-        return False, f"Недоступно в состоянии «{STATE_LABELS[route.state]}»", False
+        return False, _("Недоступно в состоянии «%(state)s»", state=STATE_LABELS[route.state]), False
     for name in spec["guards"]:
         reason = GUARDS[name](route, actor)
         if reason:
@@ -77,7 +78,7 @@ def available_transitions(route, actor):
     result = []
     for spec in TRANSITIONS:
         allowed, reason, relevant = _check(spec, route, actor, rels)
-        result.append(Availability(spec["trigger"], spec["label"], allowed, reason,
+        result.append(Availability(spec["trigger"], str(spec["label"]), allowed, reason,
                                    spec["comment_required"], relevant))
     return result
 
@@ -94,7 +95,7 @@ def _unit_of_work():
     except OperationalError as exc:
         db.session.rollback()
         if "lock" in str(exc.orig).lower() or "deadlock" in str(exc.orig).lower():
-            raise Conflict("Маршрут сейчас изменяет другой пользователь. Повторите действие.") from None
+            raise Conflict(_("Маршрут сейчас изменяет другой пользователь. Повторите действие.")) from None
         raise
     except BaseException:
         db.session.rollback()
@@ -133,7 +134,7 @@ def _check_version(route, version):
     try:
         version = int(version)
     except (TypeError, ValueError):
-        raise InvalidInput("Поле version должно быть целым числом") from None
+        raise InvalidInput(_("Поле version должно быть целым числом")) from None
     if version != route.version:
         raise StaleVersion(STALE_MESSAGE)
 
@@ -171,21 +172,21 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
     """Fire a trigger on a route for this user, atomically with its audit row."""
     spec = TRANSITIONS_BY_TRIGGER.get(trigger)
     if spec is None:
-        raise InvalidInput(f"Неизвестное действие: {trigger}")
+        raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
     comment = _text(comment, "comment")
     with _unit_of_work():
         route = load_route(route_id, actor)
         rels = permissions.relations(route, actor)
-        allowed, reason, _ = _check(spec, route, actor, rels)
+        allowed, reason, _relevant = _check(spec, route, actor, rels)
         if not rels & set(spec["actors"]):
             raise NotPermitted(reason)
         _check_version(route, version)
         if not allowed:
             raise TransitionNotAllowed(reason)
         if spec["comment_required"] and not comment:
-            raise InvalidInput("Для этого действия нужен комментарий (причина)")
+            raise InvalidInput(_("Для этого действия нужен комментарий (причина)"))
         if not fire(route, trigger, actor, comment):
-            raise TransitionNotAllowed("Действие сейчас недоступно")
+            raise TransitionNotAllowed(_("Действие сейчас недоступно"))
     _notify(route, trigger, actor)
     return route
 
@@ -202,7 +203,8 @@ def _parse_date(value, field):
             return datetime.strptime(str(value).strip(), fmt).date()
         except ValueError:
             continue
-    raise InvalidInput(f"Неверная дата в поле {field}: ожидается дд.мм.гггг", details={field: "date"})
+    raise InvalidInput(_("Неверная дата в поле %(field)s: ожидается дд.мм.гггг", field=field),
+                       details={field: "date"})
 
 
 TEXT_LIMIT = 20000
@@ -212,11 +214,12 @@ def _text(value, field, column=None):
     """Return a stripped string that fits its column, or raise InvalidInput (never a database error)."""
     value = "" if value is None else str(value)
     if "\x00" in value:
-        raise InvalidInput("Текст содержит недопустимый символ", details={field: "invalid"})
+        raise InvalidInput(_("Текст содержит недопустимый символ"), details={field: "invalid"})
     value = value.strip()
     limit = getattr(getattr(column, "type", None), "length", None) or TEXT_LIMIT
     if len(value) > limit:
-        raise InvalidInput(f"Слишком длинный текст: не более {limit} символов", details={field: "length"})
+        raise InvalidInput(_("Слишком длинный текст: не более %(limit)s символов", limit=limit),
+                           details={field: "length"})
     return value
 
 
@@ -235,17 +238,17 @@ def _clean_route_fields(data, allowed):
                 try:
                     value = int(value)
                 except (TypeError, ValueError):
-                    raise InvalidInput("Стаж должен быть целым числом лет",
+                    raise InvalidInput(_("Стаж должен быть целым числом лет"),
                                        details={key: "integer"}) from None
                 if not 0 <= value <= 80:
-                    raise InvalidInput("Стаж должен быть от 0 до 80 лет", details={key: "range"})
+                    raise InvalidInput(_("Стаж должен быть от 0 до 80 лет"), details={key: "range"})
         else:
             value = _text(value, key, Route.__table__.c[key])
         cleaned[key] = value
     start = cleaned.get("period_start")
     end = cleaned.get("period_end")
     if start and end and end < start:
-        raise InvalidInput("Окончание периода раньше его начала", details={"period_end": "order"})
+        raise InvalidInput(_("Окончание периода раньше его начала"), details={"period_end": "order"})
     return cleaned
 
 
@@ -267,9 +270,9 @@ def editable_sections(route, actor):
 def _require_section(route, actor, section):
     if section not in editable_sections(route, actor):
         if not permissions.relations(route, actor):
-            raise NotPermitted("Недостаточно прав для изменения этого маршрута")
+            raise NotPermitted(_("Недостаточно прав для изменения этого маршрута"))
         raise TransitionNotAllowed(
-            f"Раздел нельзя изменить в состоянии «{STATE_LABELS[route.state]}» или вашей ролью"
+            _("Раздел нельзя изменить в состоянии «%(state)s» или вашей ролью", state=STATE_LABELS[route.state])
         )
 
 
@@ -279,11 +282,11 @@ def create_route(actor, teacher_id=None, data=None, *, diagnostic_id=None):
     if teacher_id is None or teacher_id == actor.id:
         teacher = actor
         if actor.role not in {Role.TEACHER.value, Role.CURATOR.value}:
-            raise NotPermitted("Создать маршрут может педагог (для себя) или его куратор")
+            raise NotPermitted(_("Создать маршрут может педагог (для себя) или его куратор"))
     else:
         teacher = db.session.get(User, teacher_id)
         if teacher is None or not permissions.can_manage_teacher(actor, teacher):
-            raise NotPermitted("Можно создавать маршруты только для закреплённых за вами педагогов")
+            raise NotPermitted(_("Можно создавать маршруты только для закреплённых за вами педагогов"))
     fields = _clean_route_fields(data, ROUTE_FIELDS_BY_SECTION["draft"])
     with _unit_of_work():
         route = Route(teacher_id=teacher.id, curator_id=teacher.curator_id, school_id=teacher.school_id,
@@ -307,14 +310,14 @@ def update_route(route_id, actor, data, version):
         _check_version(route, version)
         sections = [s for s, fields in ROUTE_FIELDS_BY_SECTION.items() if set(fields) & set(data)]
         if not sections:
-            raise InvalidInput("Нет полей, которые можно изменить")
+            raise InvalidInput(_("Нет полей, которые можно изменить"))
         for section in sections:
             _require_section(route, actor, section)
         fields = _clean_route_fields(data, [f for s in sections for f in ROUTE_FIELDS_BY_SECTION[s]])
         merged_start = fields.get("period_start", route.period_start)
         merged_end = fields.get("period_end", route.period_end)
         if merged_start and merged_end and merged_end < merged_start:
-            raise InvalidInput("Окончание периода раньше его начала", details={"period_end": "order"})
+            raise InvalidInput(_("Окончание периода раньше его начала"), details={"period_end": "order"})
         for key, value in fields.items():
             setattr(route, key, value)
         _touch(route)
@@ -330,10 +333,10 @@ def _activity_fields(item, partial=False):
         value = item[key]
         if key == "stage":
             if value not in {s.value for s in Stage}:
-                raise InvalidInput("Неизвестный этап маршрута", details={key: "choice"})
+                raise InvalidInput(_("Неизвестный этап маршрута"), details={key: "choice"})
         elif key == "direction":
             if value not in {d.value for d in Direction}:
-                raise InvalidInput("Неизвестное направление деятельности", details={key: "choice"})
+                raise InvalidInput(_("Неизвестное направление деятельности"), details={key: "choice"})
         elif key == "deadline":
             value = _parse_date(value, key)
         else:
@@ -342,10 +345,10 @@ def _activity_fields(item, partial=False):
     if not partial:
         for key in ("stage", "direction"):
             if key not in cleaned:
-                raise InvalidInput("У мероприятия должны быть указаны этап и направление",
+                raise InvalidInput(_("У мероприятия должны быть указаны этап и направление"),
                                    details={key: "required"})
         if not cleaned.get("deficit") and not cleaned.get("tasks"):
-            raise InvalidInput("Укажите дефицит (задачу) или образовательные задачи мероприятия",
+            raise InvalidInput(_("Укажите дефицит (задачу) или образовательные задачи мероприятия"),
                                details={"deficit": "required"})
     return cleaned
 
@@ -358,7 +361,7 @@ def _get_activity(route, activity_id):
     for activity in route.activities:
         if activity.id == activity_id:
             return activity
-    raise NotFound("Мероприятие не найдено")
+    raise NotFound(_("Мероприятие не найдено"))
 
 
 def add_activity(route_id, actor, item, version):
@@ -410,16 +413,16 @@ def record_activity_result(route_id, activity_id, actor, *, status, product="", 
     reason = _text(reason, "reason", Activity.__table__.c.reason)
     if status == ActivityStatus.DONE.value:
         if not product:
-            raise InvalidInput("Опишите продукт (результат) выполненного мероприятия",
+            raise InvalidInput(_("Опишите продукт (результат) выполненного мероприятия"),
                                details={"product": "required"})
         if product_url and not product_url.lower().startswith(("http://", "https://")):
-            raise InvalidInput("Ссылка должна начинаться с http:// или https://",
+            raise InvalidInput(_("Ссылка должна начинаться с http:// или https://"),
                                details={"product_url": "url"})
     elif status == ActivityStatus.NOT_DONE.value:
         if not reason:
-            raise InvalidInput("Укажите причину невыполнения", details={"reason": "required"})
+            raise InvalidInput(_("Укажите причину невыполнения"), details={"reason": "required"})
     elif status != ActivityStatus.PLANNED.value:
-        raise InvalidInput("Неизвестный статус мероприятия", details={"status": "choice"})
+        raise InvalidInput(_("Неизвестный статус мероприятия"), details={"status": "choice"})
     with _unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
@@ -458,25 +461,25 @@ def request_correction(route_id, actor, *, reason, action, activity_id=None, fie
     """Ask the curator to add, change or remove a road-map activity while the route is in progress."""
     reason = _text(reason, "reason")
     if not reason:
-        raise InvalidInput("Укажите, почему нужна корректировка", details={"reason": "required"})
+        raise InvalidInput(_("Укажите, почему нужна корректировка"), details={"reason": "required"})
     if action not in {"add", "change", "remove"}:
-        raise InvalidInput("Неизвестный вид корректировки", details={"action": "choice"})
+        raise InvalidInput(_("Неизвестный вид корректировки"), details={"action": "choice"})
     fields = fields or {}
     with _unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         _require_section(route, actor, "corrections")
         if any(c.status == CorrectionStatus.PENDING.value for c in route.corrections):
-            raise TransitionNotAllowed("Предыдущая корректировка ещё ждёт решения куратора")
+            raise TransitionNotAllowed(_("Предыдущая корректировка ещё ждёт решения куратора"))
         if action == "add":
             clean = _activity_fields(fields)
         else:
             activity = _get_activity(route, int(activity_id or 0))
             if activity.status != ActivityStatus.PLANNED.value:
-                raise TransitionNotAllowed("Выполненное мероприятие корректировать нельзя")
+                raise TransitionNotAllowed(_("Выполненное мероприятие корректировать нельзя"))
             clean = _activity_fields(fields, partial=True) if action == "change" else {}
             if action == "change" and not clean:
-                raise InvalidInput("Укажите, что изменить в мероприятии")
+                raise InvalidInput(_("Укажите, что изменить в мероприятии"))
         proposal = {"action": action, "activity_id": activity_id if action != "add" else None,
                     "fields": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in clean.items()}}
         correction = Correction(requested_by_id=actor.id, reason=reason, proposal=proposal)
@@ -492,16 +495,16 @@ def decide_correction(route_id, correction_id, actor, *, approve, comment="", ve
     """Approve (apply, keeping the previous road map) or reject a pending correction."""
     comment = _text(comment, "comment")
     if not approve and not comment:
-        raise InvalidInput("Укажите причину отклонения корректировки", details={"comment": "required"})
+        raise InvalidInput(_("Укажите причину отклонения корректировки"), details={"comment": "required"})
     with _unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         _require_section(route, actor, "correction_decisions")
         correction = next((c for c in route.corrections if c.id == correction_id), None)
         if correction is None:
-            raise NotFound("Корректировка не найдена")
+            raise NotFound(_("Корректировка не найдена"))
         if correction.status != CorrectionStatus.PENDING.value:
-            raise TransitionNotAllowed("По этой корректировке уже принято решение")
+            raise TransitionNotAllowed(_("По этой корректировке уже принято решение"))
         if approve:
             correction.previous_roadmap = roadmap_snapshot(route)
             _apply_proposal(route, correction.proposal)

@@ -4,30 +4,35 @@ Each transition names the trigger, its source states, the destination, who may
 fire it (a relation of the user to the route), the guards that must hold and
 whether a comment is required. The shared machine, the list of allowed actions
 and the service are all built from this table.
+
+Labels are lazy (Flask-Babel): str() them in the language wanted; documents render them in Russian
+(workflow.documents.clean_context).
 """
+from flask_babel import lazy_gettext as _l
+
 STATES = ["drafted", "curator_approved", "in_progress", "reflected", "closed"]
 
 STATE_LABELS = {
-    "drafted": "Черновик",
-    "curator_approved": "Утверждён куратором",
-    "in_progress": "Реализуется",
-    "reflected": "Саморефлексия представлена",
-    "closed": "Закрыт",
+    "drafted": _l("Черновик"),
+    "curator_approved": _l("Утверждён куратором"),
+    "in_progress": _l("Реализуется"),
+    "reflected": _l("Саморефлексия представлена"),
+    "closed": _l("Закрыт"),
 }
 
 # Relations of a user to a route (see workflow.permissions.relations).
 TEACHER, CURATOR, DEPARTMENT_HEAD = "teacher", "curator", "department_head"
 
 RELATION_LABELS = {
-    TEACHER: "педагогу — владельцу маршрута",
-    CURATOR: "куратору маршрута",
-    DEPARTMENT_HEAD: "начальнику управления образования",
+    TEACHER: _l("педагогу — владельцу маршрута"),
+    CURATOR: _l("куратору маршрута"),
+    DEPARTMENT_HEAD: _l("начальнику управления образования"),
 }
 
 TRANSITIONS = [
     {
         "trigger": "request_review",
-        "label": "Отправить куратору на согласование",
+        "label": _l("Отправить куратору на согласование"),
         "source": ["drafted"],
         "dest": "drafted",
         "actors": [TEACHER],
@@ -36,7 +41,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "approve",
-        "label": "Утвердить маршрут",
+        "label": _l("Утвердить маршрут"),
         "source": ["drafted"],
         "dest": "curator_approved",
         "actors": [CURATOR],
@@ -45,7 +50,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "return_to_draft",
-        "label": "Вернуть на доработку",
+        "label": _l("Вернуть на доработку"),
         "source": ["drafted", "curator_approved"],
         "dest": "drafted",
         "actors": [CURATOR],
@@ -54,7 +59,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "start",
-        "label": "Начать реализацию",
+        "label": _l("Начать реализацию"),
         "source": ["curator_approved"],
         "dest": "in_progress",
         "actors": [TEACHER, CURATOR],
@@ -63,7 +68,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "submit_reflection",
-        "label": "Представить саморефлексию",
+        "label": _l("Представить саморефлексию"),
         "source": ["in_progress"],
         "dest": "reflected",
         "actors": [TEACHER],
@@ -72,7 +77,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "return_reflection",
-        "label": "Вернуть саморефлексию на доработку",
+        "label": _l("Вернуть саморефлексию на доработку"),
         "source": ["reflected"],
         "dest": "in_progress",
         "actors": [CURATOR],
@@ -81,7 +86,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "close",
-        "label": "Закрыть маршрут",
+        "label": _l("Закрыть маршрут"),
         "source": ["reflected"],
         "dest": "closed",
         "actors": [CURATOR],
@@ -90,7 +95,7 @@ TRANSITIONS = [
     },
     {
         "trigger": "archive",
-        "label": "Закрыть (в архив) с указанием причины",
+        "label": _l("Закрыть (в архив) с указанием причины"),
         "source": ["drafted", "curator_approved", "in_progress", "reflected"],
         "dest": "closed",
         "actors": [DEPARTMENT_HEAD],

@@ -21,6 +21,8 @@ from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import StoredFile, db
 from workflow.errors import InvalidInput
@@ -69,7 +71,7 @@ KIND_LABELS = {
     "pdf": "PDF", "png": "PNG", "jpeg": "JPEG", "gif": "GIF", "webp": "WebP", "rtf": "RTF",
     "doc": "Word 97–2003", "xls": "Excel 97–2003", "ppt": "PowerPoint 97–2003", "docx": "Word (DOCX)",
     "xlsx": "Excel (XLSX)", "pptx": "PowerPoint (PPTX)", "odt": "ODT", "ods": "ODS", "odp": "ODP",
-    "zip": "ZIP", "rar": "RAR", "7z": "7z", "mp4": "MP4", "mp3": "MP3", "csv": "CSV", "txt": "текст",
+    "zip": "ZIP", "rar": "RAR", "7z": "7z", "mp4": "MP4", "mp3": "MP3", "csv": "CSV", "txt": _l("текст"),
 }
 
 # Package kinds whose XML members are checked for bombs.
@@ -125,8 +127,8 @@ def _extension(name):
 
 def _format_bytes(count):
     if count >= 1024 * 1024:
-        return f"{count / (1024 * 1024):.0f} МБ"
-    return f"{max(count // 1024, 1)} КБ"
+        return _("%(size)s МБ", size=f"{count / (1024 * 1024):.0f}")
+    return _("%(size)s КБ", size=max(count // 1024, 1))
 
 
 # --- ZIP packages ------------------------------------------------------------------------------
@@ -144,32 +146,35 @@ def safe_zip(data, max_unpacked=MAX_UNPACKED_BYTES, max_ratio=MAX_RATIO, max_ent
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
-        raise UnsafeFile("Файл повреждён: это не ZIP-архив (документ Office) или он неполный",
+        raise UnsafeFile(_("Файл повреждён: это не ZIP-архив (документ Office) или он неполный"),
                          details={"file": "damaged"}) from None
     if len(infos) > max_entries:
-        raise UnsafeFile(f"В архиве слишком много файлов ({len(infos)}; допустимо не больше {max_entries})",
+        raise UnsafeFile(_("В архиве слишком много файлов (%(count)s; допустимо не больше %(limit)s)",
+                           count=len(infos), limit=max_entries),
                          details={"file": "entries"})
     total, names, offsets = 0, set(), set()
     for info in infos:
         name = info.filename
         if info.flag_bits & 0x1:
-            raise UnsafeFile("Архив зашифрован паролем: загрузите файл без пароля", details={"file": "encrypted"})
+            raise UnsafeFile(_("Архив зашифрован паролем: загрузите файл без пароля"),
+                             details={"file": "encrypted"})
         normalized = posixpath.normpath(name.replace("\\", "/"))
         if name.startswith(("/", "\\")) or normalized.startswith("..") or ":" in name.split("/")[0]:
-            raise UnsafeFile("В архиве недопустимое имя файла", details={"file": "member_name"})
+            raise UnsafeFile(_("В архиве недопустимое имя файла"), details={"file": "member_name"})
         if name in names:
-            raise UnsafeFile("В архиве повторяются имена файлов", details={"file": "duplicate_member"})
+            raise UnsafeFile(_("В архиве повторяются имена файлов"), details={"file": "duplicate_member"})
         names.add(name)
         if info.header_offset in offsets:
-            raise UnsafeFile("Архив повреждён или построен как «архивная бомба»", details={"file": "overlap"})
+            raise UnsafeFile(_("Архив повреждён или построен как «архивная бомба»"),
+                             details={"file": "overlap"})
         offsets.add(info.header_offset)
         total += info.file_size
         if total > max_unpacked:
             raise UnsafeFile(
-                f"Распакованный файл слишком большой (больше {_format_bytes(max_unpacked)}): "
-                "возможно, это «архивная бомба»", details={"file": "unpacked_size"})
+                _("Распакованный файл слишком большой (больше %(limit)s): возможно, это «архивная бомба»",
+                  limit=_format_bytes(max_unpacked)), details={"file": "unpacked_size"})
         if info.file_size > RATIO_MIN_SIZE and info.file_size > max_ratio * max(info.compress_size, 1):
-            raise UnsafeFile("Файл сжат подозрительно сильно: возможно, это «архивная бомба»",
+            raise UnsafeFile(_("Файл сжат подозрительно сильно: возможно, это «архивная бомба»"),
                              details={"file": "ratio"})
     return archive
 
@@ -181,14 +186,14 @@ def check_xml(stream_or_bytes):
     """
     source = io.BytesIO(stream_or_bytes) if isinstance(stream_or_bytes, bytes) else stream_or_bytes
     try:
-        for _ in SafeET.iterparse(source, events=("start",), forbid_dtd=True, forbid_entities=True,
+        for _event in SafeET.iterparse(source, events=("start",), forbid_dtd=True, forbid_entities=True,
                                   forbid_external=True):
             break
     except DefusedXmlException:
-        raise UnsafeFile("Файл содержит запрещённые конструкции XML (DTD или сущности): "
-                         "возможно, это «XML-бомба»", details={"file": "xml_bomb"}) from None
+        raise UnsafeFile(_("Файл содержит запрещённые конструкции XML (DTD или сущности): "
+                           "возможно, это «XML-бомба»"), details={"file": "xml_bomb"}) from None
     except (ParseError, ValueError, UnicodeError):
-        raise UnsafeFile("Файл повреждён: внутри документа неверный XML", details={"file": "xml"}) from None
+        raise UnsafeFile(_("Файл повреждён: внутри документа неверный XML"), details={"file": "xml"}) from None
 
 
 def check_package_xml(archive):
@@ -200,7 +205,7 @@ def check_package_xml(archive):
             with archive.open(info) as member:
                 check_xml(member)
         except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError):
-            raise UnsafeFile("Файл повреждён: не удалось прочитать часть документа",
+            raise UnsafeFile(_("Файл повреждён: не удалось прочитать часть документа"),
                              details={"file": "damaged"}) from None
 
 
@@ -277,7 +282,7 @@ def sniff(data):
 
 
 def _allowed_list(allowed):
-    labels = sorted({KIND_LABELS.get(k, k) for k in allowed})
+    labels = sorted({str(KIND_LABELS.get(k, k)) for k in allowed})
     return ", ".join(labels)
 
 
@@ -293,9 +298,9 @@ def check_upload(data, filename, allowed_kinds, *, max_bytes=None, max_unpacked=
     if unknown:
         raise ValueError(f"unknown upload kinds: {sorted(unknown)}")
     if max_bytes is not None and len(data or b"") > max_bytes:
-        raise FileTooLarge(f"Файл слишком большой: допустимо не больше {_format_bytes(max_bytes)}")
+        raise FileTooLarge(_("Файл слишком большой: допустимо не больше %(limit)s", limit=_format_bytes(max_bytes)))
     if not data:
-        raise UnsafeFile("Файл пустой", details={"file": "empty"})
+        raise UnsafeFile(_("Файл пустой"), details={"file": "empty"})
     name = clean_filename(filename)
     extension = _extension(name)
     sniffed = sniff(data)
@@ -315,13 +320,18 @@ def check_upload(data, filename, allowed_kinds, *, max_bytes=None, max_unpacked=
     else:
         kind = sniffed
     if kind is None or kind not in allowed:
-        found = f" (по содержимому это {KIND_LABELS[kind]})" if kind in KIND_LABELS else ""
-        raise UnsafeFile(f"Этот тип файла не принимается{found}. Допустимые: {_allowed_list(allowed)}",
-                         details={"file": "type"})
+        allowed_list = _allowed_list(allowed)
+        if kind in KIND_LABELS:
+            message = _("Этот тип файла не принимается (по содержимому это %(kind)s). Допустимые: %(allowed)s",
+                        kind=KIND_LABELS[kind], allowed=allowed_list)
+        else:
+            message = _("Этот тип файла не принимается. Допустимые: %(allowed)s", allowed=allowed_list)
+        raise UnsafeFile(message, details={"file": "type"})
     if extension not in EXTENSIONS[kind]:
         raise UnsafeFile(
-            f"Расширение файла «{name}» не соответствует содержимому ({KIND_LABELS[kind]}): "
-            f"ожидается .{sorted(EXTENSIONS[kind])[0]}", details={"file": "extension"})
+            _("Расширение файла «%(name)s» не соответствует содержимому (%(kind)s): ожидается .%(extension)s",
+              name=name, kind=KIND_LABELS[kind], extension=sorted(EXTENSIONS[kind])[0]),
+            details={"file": "extension"})
     return UploadInfo(kind=kind, content_type=CONTENT_TYPES[kind], name=name, size=len(data),
                       sha256=hashlib.sha256(data).hexdigest())
 

@@ -1,6 +1,7 @@
 """Products of activities uploaded as files: what is accepted, and who may download them."""
 import unicodedata
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
@@ -23,7 +24,7 @@ def clean_filename(name):
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip().strip(".").strip()
     if not name:
-        raise InvalidInput("У файла нет имени", details={"file": "name"})
+        raise InvalidInput(_("У файла нет имени"), details={"file": "name"})
     if len(name) > 255:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: 254 - len(ext)] + dot + ext) if dot and len(ext) < 20 else name[:255]
@@ -41,7 +42,7 @@ def product_file_payload(filename, data, max_bytes=MAX_PRODUCT_FILE_BYTES):
     extension = name.rpartition(".")[2].lower() if "." in name else ""
     if extension not in ALLOWED_EXTENSIONS:
         allowed = ", ".join(sorted(ALLOWED_EXTENSIONS))
-        raise InvalidInput(f"Этот тип файла не принимается. Допустимые расширения: {allowed}",
+        raise InvalidInput(_("Этот тип файла не принимается. Допустимые расширения: %(allowed)s", allowed=allowed),
                            details={"file": "type"})
     # The type comes from the content (magic bytes, the structure of Office packages; ZIP and XML
     # bombs refused), never from the name or what the browser claims; over the cap is a 413.
@@ -56,11 +57,11 @@ def load_product_file(file_id, actor):
         select(Activity.route_id).where(Activity.product_file_id == file_id).limit(1)
     ).scalar_one_or_none()
     if route_id is None:
-        raise NotFound("Файл не найден")
+        raise NotFound(_("Файл не найден"))
     load_route(route_id, actor, full=False)
     stored = db.session.execute(
         select(StoredFile).where(StoredFile.id == file_id).options(undefer(StoredFile.data))
     ).scalar_one_or_none()
     if stored is None:
-        raise NotFound("Файл не найден")
+        raise NotFound(_("Файл не найден"))
     return stored
