@@ -50,6 +50,7 @@ OBJECT_RULES = {
     "campaign.sign": (STAFF, {"department_head"}),
     "resource.manage": (EVERYONE, {"curator", "other_curator", "department_head", "admin"}),
     "upload.owner": (EVERYONE, {"curator", "other_curator", "department_head", "admin"}),
+    "substitution.principal": ({"curator", "other_curator", "admin"}, {"curator", "admin"}),
 }
 
 ACTIVITY = {"stage": "design", "direction": "methodical", "deficit": "Новый дефицит", "tasks": "Задача",
@@ -276,6 +277,35 @@ def _resources_csv(ctx):
     return resources.template_csv().replace(title, title + f" ({ctx.index})".encode(), 1)
 
 
+def _substitution_period(ctx):
+    """A period of this persona's own (substitutions of one principal may not overlap)."""
+    start = date.today() + timedelta(days=10 * ctx.index)
+    return {"starts_on": start.isoformat(), "ends_on": (start + timedelta(days=5)).isoformat()}
+
+
+def _substitution_form(ctx):
+    """Name a substitute: oneself for a curator or head (a colleague of the same role), the curator for an admin."""
+    d = ctx.district
+    pairs = {"curator": (d.curator, d.other_curator), "other_curator": (d.other_curator, d.curator),
+             "school_head": (d.school_head, d.other_school_head),
+             "other_school_head": (d.other_school_head, d.school_head)}
+    principal, substitute = pairs.get(ctx.persona, (d.curator, d.other_curator))
+    if ctx.persona == "department_head":
+        principal = d.head
+        substitute = ctx._once("second_head", lambda: accounts.create_user(
+            "head_deputy", role="department_head", full_name="Заместитель Начальника", password=PASSWORD,
+            municipality=d.municipality))
+    return {"principal_id": principal.id, "substitute_id": substitute.id, **_substitution_period(ctx)}
+
+
+def _curator_substitution(ctx):
+    """The curator's substitution by the other curator, for this persona to cancel."""
+    from workflow import delegation
+    period = _substitution_period(ctx)
+    return ctx._once("substitution", lambda: delegation.create_substitution(
+        ctx.district.curator, substitute_id=ctx.district.other_curator.id, **period).id)
+
+
 SAMPLES = {
     # --- static files and signing in -----------------------------------------------------------------
     "static": Sample(args={"filename": "missing.css"}, ok={404}),
@@ -375,6 +405,10 @@ SAMPLES = {
                                               "recommendations": "Новые рекомендации"}),
     "monitoring.sign": Sample(data=lambda c: {"version": c.campaign.version}),
     "monitoring.report": Sample(args={"campaign_id": lambda c: _signed_campaign(c)}),
+
+    # --- delegation -------------------------------------------------------------------------------------
+    "delegations.index": Sample(data=_substitution_form),
+    "delegations.cancel": Sample(args={"substitution_id": _curator_substitution}, data={}),
 
     # --- the JSON API -----------------------------------------------------------------------------------
     "api-docs.openapi_json": Sample(),

@@ -17,5 +17,7 @@ def register_blueprints(app):
     app.register_blueprint(monitoring.bp)
     from views import inbox
     app.register_blueprint(inbox.bp)
+    from views import delegations
+    app.register_blueprint(delegations.bp)
     from views.api import init_api
     init_api(app)

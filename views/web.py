@@ -321,8 +321,9 @@ def queue():
         state = None
     rows, total, pages, page, _ = queries.paginate(
         queries.curated_routes_query(current_user, state=state), _int_arg("page", 1), _page_size())
-    counts = queries.state_counts(current_user, curator_id=current_user.id)
-    overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=current_user.id)
+    curated = queries.curated_ids(current_user)  # own teachers and, today, those of the curators substituted
+    counts = queries.state_counts(current_user, curator_id=curated)
+    overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=curated)
     own = sum(queries.state_counts(current_user, teacher_id=current_user.id).values())
     return render_template(
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,

@@ -39,6 +39,7 @@ def _record(event_data):
             to_state=event_data.transition.dest,
             comment=event_data.kwargs.get("comment") or "",
             created_at=now,
+            on_behalf_of_id=event_data.kwargs.get("on_behalf_of"),
         )
     )
 
@@ -67,7 +68,11 @@ def _build():
 MACHINE = _build()
 
 
-def fire(route, trigger, actor, comment=""):
-    """Run one transition of the shared machine on a route; return True when it happened."""
+def fire(route, trigger, actor, comment="", on_behalf_of=None):
+    """Run one transition of the shared machine on a route; return True when it happened.
+
+    on_behalf_of is the id of the principal whose substitute the actor is, when the actor may fire the
+    trigger only through that substitution (workflow/delegation.py); the audit row records it.
+    """
     with allow_state_write():
-        return MACHINE.events[trigger].trigger(route, actor=actor, comment=comment)
+        return MACHINE.events[trigger].trigger(route, actor=actor, comment=comment, on_behalf_of=on_behalf_of)

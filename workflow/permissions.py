@@ -3,12 +3,38 @@ from flask_babel import gettext as _
 from sqlalchemy import false, or_, select
 
 from models import Role, Route, School
+from workflow import delegation
 from workflow.errors import NotFound, NotPermitted
 from workflow.states import CURATOR, DEPARTMENT_HEAD, TEACHER
 
 
 def relations(route, user):
-    """Return the set of relations the user has to the route (teacher, curator, department head)."""
+    """Return the set of relations the user has to the route, their own and a substitute's for today."""
+    return own_relations(route, user) | set(delegated_relations(route, user))
+
+
+def delegated_relations(route, user):
+    """Return {relation: principal id} the user holds today only as someone's substitute."""
+    found = {}
+    for principal in delegation.active_principals(user):
+        if user.role == Role.CURATOR.value and route.curator_id == principal.id:
+            found.setdefault(CURATOR, principal.id)
+        if user.role == Role.DEPARTMENT_HEAD.value and route.school is not None \
+                and route.school.municipality_id == principal.municipality_id:
+            found.setdefault(DEPARTMENT_HEAD, principal.id)
+    return found
+
+
+def acting_for(route, user, allowed):
+    """Return the principal the user acts for when only a substitution gives an allowed relation, else None."""
+    if own_relations(route, user) & set(allowed):
+        return None
+    delegated = delegated_relations(route, user)
+    return next((delegated[r] for r in allowed if r in delegated), None)
+
+
+def own_relations(route, user):
+    """Return the set of relations the user has to the route by their own role (teacher, curator, head)."""
     found = set()
     if user is None or not getattr(user, "is_authenticated", False):
         return found
@@ -27,10 +53,14 @@ def visibility_clause(user):
     if user.role == Role.ADMIN.value:
         return Route.id.isnot(None)
     conditions = [Route.teacher_id == user.id]
+    principals = delegation.active_principals(user)
     if user.role == Role.CURATOR.value:
-        conditions.append(Route.curator_id == user.id)
-    elif user.role == Role.SCHOOL_HEAD.value and user.school_id is not None:
-        conditions.append(Route.school_id == user.school_id)
+        conditions.append(Route.curator_id.in_([user.id, *(p.id for p in principals)]) if principals
+                          else Route.curator_id == user.id)
+    elif user.role == Role.SCHOOL_HEAD.value and (user.school_id is not None or principals):
+        schools = sorted({s for s in [user.school_id, *(p.school_id for p in principals)] if s is not None})
+        if schools:
+            conditions.append(Route.school_id.in_(schools) if len(schools) > 1 else Route.school_id == schools[0])
     elif user.role == Role.DEPARTMENT_HEAD.value and user.municipality_id is not None:
         conditions.append(
             Route.school_id.in_(select(School.id).where(School.municipality_id == user.municipality_id))
@@ -47,7 +77,8 @@ def can_view(route, user):
     if user.role == Role.CURATOR.value and route.curator_id == user.id:
         return True
     if user.role == Role.SCHOOL_HEAD.value:
-        return user.school_id is not None and route.school_id == user.school_id
+        return route.school_id is not None and (route.school_id == user.school_id
+                                                or delegation.principal_for_school(user, route.school_id) is not None)
     return False
 
 
@@ -84,9 +115,11 @@ def can_view_teacher(user, teacher):
     if user.id == teacher.id or user.role == Role.ADMIN.value:
         return True
     if user.role == Role.CURATOR.value:
-        return teacher.curator_id == user.id
+        return teacher.curator_id is not None and (
+            teacher.curator_id == user.id or delegation.principal_for_curator(user, teacher.curator_id) is not None)
     if user.role == Role.SCHOOL_HEAD.value:
-        return user.school_id is not None and teacher.school_id == user.school_id
+        return teacher.school_id is not None and (
+            teacher.school_id == user.school_id or delegation.principal_for_school(user, teacher.school_id) is not None)
     if user.role == Role.DEPARTMENT_HEAD.value:
         return user.municipality_id is not None and teacher.municipality_id == user.municipality_id
     return False

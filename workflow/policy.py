@@ -37,6 +37,8 @@ OBJECT_RULES = {
     "campaign.sign": "the department head of the campaign's municipality",
     "resource.manage": "curators, the department head and admins of the entry's municipality",
     "upload.owner": "the user who uploaded the file being confirmed",
+    "substitution.principal": "the substitution's principal or an admin (of its municipality); its substitute "
+                              "gets 403, the rest 404",
 }
 
 
@@ -152,6 +154,11 @@ POLICY = {
     "monitoring.edit": {"POST": roles(DH, A, obj="campaign.manage")},
     "monitoring.sign": {"POST": roles(DH, obj="campaign.sign")},
     "monitoring.report": {"GET": roles(*STAFF, obj="campaign.read")},
+
+    # --- delegation (substitutes of curators and heads) -----------------------------------------------
+    # GET lists mine (all of the municipality for an admin); POST names a substitute (workflow/delegation.py).
+    "delegations.index": {"GET": roles(C, SH, DH, A), "POST": roles(C, SH, DH, A)},
+    "delegations.cancel": {"POST": roles(C, SH, DH, A, obj="substitution.principal")},
 
     # --- the JSON API (bearer tokens) ------------------------------------------------------------------
     "api-docs.openapi_json": {"GET": PUBLIC},

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Route, User, db
 from models._time import utcnow
-from workflow import permissions
+from workflow import delegation, permissions
 
 
 def overdue_count_column(today=None):
@@ -88,7 +88,7 @@ def curator_queue(curator, page=1, per_page=50):
     )
     query = (
         select(Route, overdue_count_column(), correction_since)
-        .where(Route.curator_id == curator.id, Route.state != "closed")
+        .where(Route.curator_id.in_(curated_ids(curator)), Route.state != "closed")
         .options(joinedload(Route.teacher).joinedload(User.school))
         .order_by(case((waiting_since.is_(None), 1), else_=0), waiting_since, Route.id)
     )
@@ -140,15 +140,21 @@ def _scoped(query, user, *, school_id=None, curator_id=None, teacher_id=None):
     if school_id:
         query = query.where(Route.school_id == school_id)
     if curator_id:
-        query = query.where(Route.curator_id == curator_id)
+        ids = curator_id if isinstance(curator_id, (list, tuple)) else [curator_id]
+        query = query.where(Route.curator_id.in_(ids))
     if teacher_id:
         query = query.where(Route.teacher_id == teacher_id)
     return query
 
 
+def curated_ids(curator):
+    """The curator and, today, the curators they substitute (workflow/delegation.py)."""
+    return [curator.id, *delegation.principal_ids(curator)]
+
+
 def curated_routes_query(curator, *, state=None, today=None):
-    """Select the routes of the curator's assigned teachers (not the curator's own), eager-loaded."""
-    return routes_query(curator, state=state, today=today).where(Route.curator_id == curator.id)
+    """Select the routes of the curator's assigned teachers (and of those they substitute), eager-loaded."""
+    return routes_query(curator, state=state, today=today).where(Route.curator_id.in_(curated_ids(curator)))
 
 
 def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):

@@ -148,7 +148,8 @@ def _route_load_query(full):
     if full:
         query = query.options(
             selectinload(Route.activities).joinedload(Activity.product_file),
-            selectinload(Route.events).joinedload(RouteEvent.actor),
+            selectinload(Route.events).options(joinedload(RouteEvent.actor),
+                                               joinedload(RouteEvent.on_behalf_of)),
             selectinload(Route.corrections).joinedload(Correction.requested_by),
         )
     return query
@@ -185,7 +186,8 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
             raise TransitionNotAllowed(reason)
         if spec["comment_required"] and not comment:
             raise InvalidInput(_("Для этого действия нужен комментарий (причина)"))
-        if not fire(route, trigger, actor, comment):
+        on_behalf_of = permissions.acting_for(route, actor, spec["actors"])
+        if not fire(route, trigger, actor, comment, on_behalf_of=on_behalf_of):
             raise TransitionNotAllowed(_("Действие сейчас недоступно"))
     _notify(route, trigger, actor)
     return route
@@ -514,6 +516,7 @@ def decide_correction(route_id, correction_id, actor, *, approve, comment="", ve
         correction.decision_comment = comment
         route.events.append(RouteEvent(
             actor_id=actor.id, event="correction_approved" if approve else "correction_rejected",
+            on_behalf_of_id=permissions.acting_for(route, actor, [CURATOR]),
             from_state=route.state, to_state=route.state, comment=comment))
         _touch(route)
     _notify(route, "correction_decided", actor)

@@ -177,6 +177,8 @@ class HistoryEventSchema(ApiSchema):
     from_state = fields.String()
     to_state = fields.String()
     actor = fields.Nested(ActorSchema, allow_none=True)
+    on_behalf_of = fields.Nested(ActorSchema, allow_none=True, metadata={
+        "description": "Замещаемый, за которого действовал actor (замещение), иначе null"})
     comment = fields.String()
     created_at = UtcDateTime()
 
