@@ -131,6 +131,8 @@ def restore_command(path, force):
 def register_commands(app):
     from diagnostics_cli import diagnostics_cli
     app.cli.add_command(diagnostics_cli)
+    from reminders_cli import remind_command
+    app.cli.add_command(remind_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(schools_cli)

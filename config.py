@@ -75,6 +75,19 @@ class Config:
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
     LANGUAGES = {"ru": "Русский", "en": "English"}
     API_TOKEN_TTL_HOURS = int(os.environ.get("API_TOKEN_TTL_HOURS", 24 * 30))
+    # Notification mail (SMTP). Without MAIL_SERVER nothing is ever sent; notifications stay in the app.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = int(os.environ.get("MAIL_PORT") or 0) or None  # default: 465 with SSL, else 25
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or None
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", 10))
+    # The address of the site in links of mail (e.g. https://iom.example.ru); needed by `flask remind`.
+    APP_BASE_URL = os.environ.get("APP_BASE_URL") or None
+    # Reminders (flask --app app remind): how many days ahead / waiting, unless --days is given.
+    REMIND_DAYS = int(os.environ.get("REMIND_DAYS", 3))
     # flask-smorest / OpenAPI
     API_TITLE = "ИОМ: API маршрутов"
     API_VERSION = "v1"

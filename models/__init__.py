@@ -41,6 +41,7 @@ from models.orders import DocumentTemplate, Order, OrderCounter, OrderRoute  # n
 from models.diagnostics import (  # noqa: E402
     Diagnostic, DiagnosticImport, DiagnosticResult, MonitoringCampaign, ResourceCompetency, ResourceEntry,
 )
+from models.notification import Notification, ReminderLog, RouteComment  # noqa: E402
 
 __all__ = [
     "db", "login_manager", "Municipality", "School", "User", "Role", "ApiToken", "StoredFile",

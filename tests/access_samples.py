@@ -40,6 +40,7 @@ OBJECT_RULES = {
     "route.owner": (READERS, {"teacher"}),
     "route.curator": (READERS, {"curator"}),
     "route.editor": (READERS, {"teacher", "curator"}),
+    "notification.owner": ({"teacher"}, {"teacher"}),
     "route.transition": (READERS, None),  # granted: the transition's actors (see Sample.trigger)
     "file.read": (READERS, READERS),
     "teacher.read": (READERS, READERS),
@@ -162,6 +163,17 @@ class Context:
         return monitoring.load_campaign(campaign_id, self.district.admin)
 
     @property
+    def notification_id(self):
+        """An unread notification of district.teacher (about their route)."""
+        def make():
+            from workflow import notifications
+            notification = notifications.add(db.session, self.district.teacher.id, "comment", self.route,
+                                              actor=self.district.curator, params={"comment": "Вопрос"})
+            db.session.commit()
+            return notification.id
+        return self._once("notification", make)
+
+    @property
     def entry_id(self):
         return self._once("entry", lambda: resources.create_entry(self.district.curator, ENTRY).id)
 
@@ -210,6 +222,7 @@ def _arg(ctx, name):
         "order_id": lambda: ctx.order_id,
         "campaign_id": lambda: ctx.campaign.id,
         "entry_id": lambda: ctx.entry_id,
+        "notification_id": lambda: ctx.notification_id,
         "name": lambda: "route",
         "trigger": lambda: sample.trigger,
         "filename": lambda: "css/bootstrap.min.css",
@@ -339,6 +352,10 @@ SAMPLES = {
                                     data=lambda c: {"decision": "approve", "version": c.version}),
     "web.text_section": Sample(state="in_progress", args={"kind": "reflection"}, grants={"teacher"},
                                data=lambda c: {"text": "Итоги маршрута", "version": c.version}),
+    "notifications.add_comment": Sample(data={"text": "Когда семинар?"}),
+    "notifications.index": Sample(),
+    "notifications.mark_read": Sample(data={}),
+    "notifications.mark_all_read": Sample(data={}, prepare=lambda c: _unread_notification(c)),
     "exports.routes_csv": Sample(),
 
     # --- administration --------------------------------------------------------------------------------
@@ -436,6 +453,11 @@ SAMPLES = {
         "fields": {"stage": "design", "direction": "methodical", "deficit": "Вебинар"}}),
     "api_routes.decide_correction": Sample(state="in_progress",
                                            data=lambda c: {"approve": True, "version": c.version}),
+    "api_comments.list_comments": Sample(),
+    "api_comments.add_comment": Sample(ok={201}, data={"text": "Когда семинар?"}),
+    "api_notifications.list_notifications": Sample(),
+    "api_notifications.mark_read": Sample(data=None),
+    "api_notifications.mark_all_read": Sample(prepare=lambda c: _unread_notification(c)),
     "api_documents.route_docx": Sample(),
     "api_documents.list_orders": Sample(),
     "api_documents.create_order": Sample(state="curator_approved", ok={201},
@@ -453,6 +475,14 @@ SAMPLES = {
     "api_monitoring.sign_campaign": Sample(data=lambda c: {"version": c.campaign.version}),
     "api_monitoring.report_docx": Sample(args={"campaign_id": lambda c: _signed_campaign(c)}),
 }
+
+
+def _unread_notification(ctx):
+    """Give the persona an unread notification (so marking all read changes something)."""
+    if ctx.user is not None:
+        from workflow import notifications
+        notifications.add(db.session, ctx.user.id, "comment", ctx.route, actor=None, params={})
+        db.session.commit()
 
 
 def _signed_campaign(ctx):

@@ -19,5 +19,7 @@ def register_blueprints(app):
     app.register_blueprint(inbox.bp)
     from views import delegations
     app.register_blueprint(delegations.bp)
+    from views import notifications
+    app.register_blueprint(notifications.bp)
     from views.api import init_api
     init_api(app)

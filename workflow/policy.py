@@ -25,6 +25,7 @@ OBJECT_RULES = {
     "route.owner": "the route's teacher; other readers get 403, the rest 404",
     "route.curator": "the route's curator; other readers get 403, the rest 404",
     "route.editor": "the route's teacher or curator; other readers get 403, the rest 404",
+    "notification.owner": "the user the notification is for; 404 for everyone else (ids do not leak)",
     "route.transition": "whoever the transition names (workflow.states.TRANSITIONS actors); "
                         "other readers get 403, the rest 404",
     "file.read": "whoever may read the route the file belongs to; 404 for the rest",
@@ -104,6 +105,11 @@ POLICY = {
     "web.decide_correction": {"POST": roles(C, obj="route.curator")},
     # reflection: the route's teacher; recommendations: its curator.
     "web.text_section": {"GET": roles(T, C, obj="route.editor"), "POST": roles(T, C, obj="route.editor")},
+    # the route's discussion and the user's notifications (views/notifications.py)
+    "notifications.add_comment": {"POST": roles(obj="route.read")},
+    "notifications.index": {"GET": ANY},
+    "notifications.mark_read": {"POST": roles(obj="notification.owner")},
+    "notifications.mark_all_read": {"POST": ANY},
     "exports.routes_csv": {"GET": roles(*STAFF)},
 
     # --- administration -----------------------------------------------------------------------------
@@ -180,6 +186,11 @@ POLICY = {
     "api_routes.list_corrections": {"GET": roles(obj="route.read")},
     "api_routes.request_correction": {"POST": roles(T, C, obj="route.owner")},
     "api_routes.decide_correction": {"POST": roles(C, obj="route.curator")},
+    "api_comments.list_comments": {"GET": roles(obj="route.read")},
+    "api_comments.add_comment": {"POST": roles(obj="route.read")},
+    "api_notifications.list_notifications": {"GET": ANY},
+    "api_notifications.mark_read": {"POST": roles(obj="notification.owner")},
+    "api_notifications.mark_all_read": {"POST": ANY},
     "api_documents.route_docx": {"GET": roles(obj="route.read")},
     "api_documents.list_orders": {"GET": roles(*STAFF)},
     "api_documents.create_order": {"POST": roles(DH, A)},

@@ -176,6 +176,17 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_diagnostic_results_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_diagnostic_results_teacher_id'), ['teacher_id'], unique=False)
 
+    op.create_table('reminder_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('object_id', sa.Integer(), nullable=False),
+    sa.Column('sent_on', sa.Date(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_reminder_log_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder_log')),
+    sa.UniqueConstraint('user_id', 'kind', 'object_id', 'sent_on', name='uq_reminder_log_user_kind_object_day')
+    )
     op.create_table('resource_entries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('municipality_id', sa.Integer(), nullable=False),
@@ -223,6 +234,7 @@ def upgrade():
     sa.Column('reflection', sa.Text(), nullable=False),
     sa.Column('recommendations', sa.Text(), nullable=False),
     sa.Column('review_requested_at', sa.DateTime(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(), nullable=True),
     sa.Column('state_changed_at', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
@@ -257,17 +269,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_stored_files_sha256'), ['sha256'], unique=False)
         batch_op.create_index(batch_op.f('ix_stored_files_uploaded_by_id'), ['uploaded_by_id'], unique=False)
 
-    op.create_table('activities',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('route_id', sa.Integer(), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('stage', sa.String(length=32), nullable=False),
-    sa.Column('direction', sa.String(length=32), nullable=False),
-    sa.Column('deficit', sa.Text(), nullable=False),
-    sa.Column('tasks', sa.Text(), nullable=False),
-    sa.Column('forms', sa.Text(), nullable=False),
-    sa.Column('deadline', sa.Date(), nullable=True),
-    sa.Column('result_form', sa.Text(), nullable=False),
     op.create_table('substitutions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('principal_id', sa.Integer(), nullable=False),
@@ -290,6 +291,17 @@ def upgrade():
         batch_op.create_index('ix_substitutions_principal_period', ['principal_id', 'starts_on', 'ends_on'], unique=False)
         batch_op.create_index('ix_substitutions_substitute_period', ['substitute_id', 'starts_on', 'ends_on'], unique=False)
 
+    op.create_table('activities',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('route_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.String(length=32), nullable=False),
+    sa.Column('direction', sa.String(length=32), nullable=False),
+    sa.Column('deficit', sa.Text(), nullable=False),
+    sa.Column('tasks', sa.Text(), nullable=False),
+    sa.Column('forms', sa.Text(), nullable=False),
+    sa.Column('deadline', sa.Date(), nullable=True),
+    sa.Column('result_form', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('product', sa.Text(), nullable=False),
     sa.Column('product_url', sa.String(length=1000), nullable=False),
@@ -368,6 +380,25 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_document_templates_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_document_templates_uploaded_by_id'), ['uploaded_by_id'], unique=False)
 
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('route_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('read_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_notifications_actor_id_users')),
+    sa.ForeignKeyConstraint(['route_id'], ['routes.id'], name=op.f('fk_notifications_route_id_routes')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notifications_actor_id'), ['actor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_route_id'), ['route_id'], unique=False)
+        batch_op.create_index('ix_notifications_user_read', ['user_id', 'read_at'], unique=False)
+
     op.create_table('resource_competencies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('entry_id', sa.Integer(), nullable=False),
@@ -381,22 +412,39 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_resource_competencies_entry_id'), ['entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_resource_competencies_key'), ['key'], unique=False)
 
+    op.create_table('route_comments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('route_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_route_comments_author_id_users')),
+    sa.ForeignKeyConstraint(['route_id'], ['routes.id'], name=op.f('fk_route_comments_route_id_routes')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_route_comments'))
+    )
+    with op.batch_alter_table('route_comments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_route_comments_author_id'), ['author_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_route_comments_route_id'), ['route_id'], unique=False)
+
     op.create_table('route_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('route_id', sa.Integer(), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('on_behalf_of_id', sa.Integer(), nullable=True),
     sa.Column('event', sa.String(length=40), nullable=False),
     sa.Column('from_state', sa.String(length=32), nullable=False),
     sa.Column('to_state', sa.String(length=32), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_route_events_actor_id_users')),
+    sa.ForeignKeyConstraint(['on_behalf_of_id'], ['users.id'], name=op.f('fk_route_events_on_behalf_of_id_users')),
     sa.ForeignKeyConstraint(['route_id'], ['routes.id'], name=op.f('fk_route_events_route_id_routes')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_route_events'))
     )
     with op.batch_alter_table('route_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_route_events_actor_id'), ['actor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_route_events_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_route_events_on_behalf_of_id'), ['on_behalf_of_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_route_events_route_id'), ['route_id'], unique=False)
 
     op.create_table('orders',
@@ -429,21 +477,18 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_orders_municipality_id'), ['municipality_id'], unique=False)
         batch_op.create_index('ix_orders_municipality_issued_on', ['municipality_id', 'issued_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_template_version_id'), ['template_version_id'], unique=False)
-    sa.Column('on_behalf_of_id', sa.Integer(), nullable=True),
 
     op.create_table('monitoring_campaigns',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('municipality_id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=400), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
-    sa.ForeignKeyConstraint(['on_behalf_of_id'], ['users.id'], name=op.f('fk_route_events_on_behalf_of_id_users')),
     sa.Column('period_end', sa.Date(), nullable=False),
     sa.Column('diagnostic_id', sa.Integer(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('recommendations', sa.Text(), nullable=False),
     sa.Column('addressees', sa.Text(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=True),
-        batch_op.create_index(batch_op.f('ix_route_events_on_behalf_of_id'), ['on_behalf_of_id'], unique=False)
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
@@ -518,15 +563,27 @@ def downgrade():
     op.drop_table('orders')
     with op.batch_alter_table('route_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_route_events_route_id'))
+        batch_op.drop_index(batch_op.f('ix_route_events_on_behalf_of_id'))
         batch_op.drop_index(batch_op.f('ix_route_events_created_at'))
         batch_op.drop_index(batch_op.f('ix_route_events_actor_id'))
 
     op.drop_table('route_events')
+    with op.batch_alter_table('route_comments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_route_comments_route_id'))
+        batch_op.drop_index(batch_op.f('ix_route_comments_author_id'))
+
+    op.drop_table('route_comments')
     with op.batch_alter_table('resource_competencies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_resource_competencies_key'))
         batch_op.drop_index(batch_op.f('ix_resource_competencies_entry_id'))
 
     op.drop_table('resource_competencies')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_user_read')
+        batch_op.drop_index(batch_op.f('ix_notifications_route_id'))
+        batch_op.drop_index(batch_op.f('ix_notifications_actor_id'))
+
+    op.drop_table('notifications')
     with op.batch_alter_table('document_templates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_document_templates_uploaded_by_id'))
         batch_op.drop_index(batch_op.f('ix_document_templates_name'))
@@ -553,6 +610,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_activities_deadline'))
 
     op.drop_table('activities')
+    with op.batch_alter_table('substitutions', schema=None) as batch_op:
+        batch_op.drop_index('ix_substitutions_substitute_period')
+        batch_op.drop_index('ix_substitutions_principal_period')
+        batch_op.drop_index(batch_op.f('ix_substitutions_created_by_id'))
+        batch_op.drop_index(batch_op.f('ix_substitutions_cancelled_by_id'))
+
+    op.drop_table('substitutions')
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stored_files_uploaded_by_id'))
         batch_op.drop_index(batch_op.f('ix_stored_files_sha256'))
@@ -562,7 +626,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_routes_teacher_id'))
         batch_op.drop_index(batch_op.f('ix_routes_state_changed_at'))
         batch_op.drop_index('ix_routes_school_state')
-        batch_op.drop_index(batch_op.f('ix_route_events_on_behalf_of_id'))
         batch_op.drop_index(batch_op.f('ix_routes_school_id'))
         batch_op.drop_index(batch_op.f('ix_routes_diagnostic_id'))
         batch_op.drop_index('ix_routes_curator_state')
@@ -575,6 +638,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_resource_entries_created_by_id'))
 
     op.drop_table('resource_entries')
+    op.drop_table('reminder_log')
     with op.batch_alter_table('diagnostic_results', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_diagnostic_results_teacher_id'))
         batch_op.drop_index(batch_op.f('ix_diagnostic_results_school_id'))
@@ -609,13 +673,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_diagnostics_held_on'))
 
     op.drop_table('diagnostics')
-    with op.batch_alter_table('substitutions', schema=None) as batch_op:
-        batch_op.drop_index('ix_substitutions_substitute_period')
-        batch_op.drop_index('ix_substitutions_principal_period')
-        batch_op.drop_index(batch_op.f('ix_substitutions_created_by_id'))
-        batch_op.drop_index(batch_op.f('ix_substitutions_cancelled_by_id'))
-
-    op.drop_table('substitutions')
     op.drop_table('municipalities')
     with op.batch_alter_table('login_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_login_attempts_login_created')

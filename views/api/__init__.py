@@ -32,6 +32,8 @@ BLUEPRINT_MODULES = [
     "views.api.diagnostics",
     "views.api.monitoring",
     "views.api.inbox",
+    "views.api.comments",
+    "views.api.notifications",
 ]
 
 
