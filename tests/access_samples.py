@@ -423,6 +423,10 @@ SAMPLES = {
     "monitoring.sign": Sample(data=lambda c: {"version": c.campaign.version}),
     "monitoring.report": Sample(args={"campaign_id": lambda c: _signed_campaign(c)}),
 
+    # --- dashboard and help ------------------------------------------------------------------------------
+    "dashboard.index": Sample(),
+    "help.workflow": Sample(),
+
     # --- delegation -------------------------------------------------------------------------------------
     "delegations.index": Sample(data=_substitution_form),
     "delegations.cancel": Sample(args={"substitution_id": _curator_substitution}, data={}),

@@ -15,6 +15,9 @@ def register_blueprints(app):
     from views import diagnostics, monitoring
     app.register_blueprint(diagnostics.bp)
     app.register_blueprint(monitoring.bp)
+    from views import dashboard, help
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(help.bp)
     from views import inbox
     app.register_blueprint(inbox.bp)
     from views import delegations

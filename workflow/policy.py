@@ -161,6 +161,12 @@ POLICY = {
     "monitoring.sign": {"POST": roles(DH, obj="campaign.sign")},
     "monitoring.report": {"GET": roles(*STAFF, obj="campaign.read")},
 
+    # --- dashboard and help ----------------------------------------------------------------------------
+    # /dashboard?municipality=&school=: a school head only their school, a department head their
+    # municipality, an admin any; another municipality's or school's id is 404.
+    "dashboard.index": {"GET": roles(SH, DH, A)},
+    "help.workflow": {"GET": ANY},
+
     # --- delegation (substitutes of curators and heads) -----------------------------------------------
     # GET lists mine (all of the municipality for an admin); POST names a substitute (workflow/delegation.py).
     "delegations.index": {"GET": roles(C, SH, DH, A), "POST": roles(C, SH, DH, A)},
