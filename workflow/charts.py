@@ -126,7 +126,7 @@ def bar_chart(chart_id, title, rows, *, maximum=None, suffix="", color="#0d6efd"
     x0, span = label_w, WIDTH - label_w - value_width
     values = [value for _, value, _ in rows if value is not None]
     top_value = maximum if maximum is not None else max(values, default=0)
-    ticks = nice_ticks(top_value) if maximum is None else nice_ticks(maximum, 4)
+    ticks = nice_ticks(top_value)
     scale_max = ticks[-1] or 1
     bottom = TOP + ROW * max(len(rows), 1)
     height = bottom + AXIS
