@@ -19,6 +19,7 @@ from http import HTTPStatus
 from flask_smorest import Api, Blueprint
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
+from flask_babel import lazy_gettext as _l
 
 API_PREFIX = "/api/v1"
 BEARER_SCHEME = "bearerAuth"
@@ -53,9 +54,9 @@ class IomApi(Api):
 
 api = IomApi(spec_kwargs={
     "security": [{BEARER_SCHEME: []}],
-    "info": {"description": "JSON API индивидуальных образовательных маршрутов (ИОМ) педагогов. "
+    "info": {"description": _l("JSON API индивидуальных образовательных маршрутов (ИОМ) педагогов. "
                             "Токен: POST /api/v1/tokens; далее заголовок Authorization: Bearer <token>. "
-                            "Ошибки: {\"error\": код, \"message\": текст}."},
+                            "Ошибки: {\"error\": код, \"message\": текст}.")},
 })
 
 
@@ -101,7 +102,7 @@ def init_api(app):
     api.init_app(app)
     api.spec.components.security_scheme(
         BEARER_SCHEME, {"type": "http", "scheme": "bearer",
-                        "description": "Токен из POST /api/v1/tokens"})
+                        "description": _l("Токен из POST /api/v1/tokens")})
     csrf = app.extensions.get("csrf")
     for module_name in BLUEPRINT_MODULES:
         blp = importlib.import_module(module_name).blp

@@ -8,14 +8,16 @@
 from functools import wraps
 
 from flask import current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from workflow import accounts
 from workflow.errors import NotPermitted
 from views.api.errors import Unauthorized
 
 _ENVIRON_KEY = "iom.api_user"
-_NO_TOKEN = "Требуется токен доступа: заголовок Authorization: Bearer <token>"
-_BAD_TOKEN = "Токен недействителен, просрочен или отозван. Получите новый: POST /api/v1/tokens"
+_NO_TOKEN = _l("Требуется токен доступа: заголовок Authorization: Bearer <token>")
+_BAD_TOKEN = _l("Токен недействителен, просрочен или отозван. Получите новый: POST /api/v1/tokens")
 
 
 def bearer_token():
@@ -58,7 +60,7 @@ def roles_required(*roles):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not current_api_user().has_role(*roles):
-                raise NotPermitted("Недостаточно прав для этого действия")
+                raise NotPermitted(_("Недостаточно прав для этого действия"))
             return view(*args, **kwargs)
         return wrapper
     return decorator

@@ -1,5 +1,7 @@
 """Diagnostic results over the API: import a CSV/XLSX file (dry run or all rows at once)."""
 from flask import jsonify, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from views.api import api_blueprint, error_responses
 from views.api.auth import current_api_user
@@ -8,7 +10,7 @@ from workflow.errors import InvalidInput
 from workflow.spreadsheets import ImportFailed, error
 
 blp = api_blueprint("api_diagnostics", __name__,
-                    description="Результаты диагностики профессиональных компетенций: импорт CSV/XLSX")
+                    description=_l("Результаты диагностики профессиональных компетенций: импорт CSV/XLSX"))
 
 _TRUE = {"1", "true", "yes", "on", "да"}
 _FALSE = {"", "0", "false", "no", "off", "нет"}
@@ -19,18 +21,18 @@ _IMPORT_BODY = {
         "type": "object", "required": ["file"],
         "properties": {
             "file": {"type": "string", "format": "binary",
-                     "description": "CSV (UTF-8, UTF-8 с BOM, Windows-1251; запятая или точка с запятой) или XLSX. "
+                     "description": _l("CSV (UTF-8, UTF-8 с BOM, Windows-1251; запятая или точка с запятой) или XLSX. "
                                     "Столбцы: ФИО, Школа, E-mail (необязательно), Диагностика, Дата, Компетенция, "
-                                    "Балл, Дефицит (да/нет); английские заголовки тоже принимаются"},
-            "dry_run": {"type": "boolean", "description": "Только проверить и показать, что изменится"},
-            "threshold": {"type": "string", "description": "Порог: балл ниже порога — дефицит (если нет столбца "
-                                                           "«Дефицит»)"},
-            "provider": {"type": "string", "description": "Кто проводил диагностику, например ФИОКО"},
+                                    "Балл, Дефицит (да/нет); английские заголовки тоже принимаются")},
+            "dry_run": {"type": "boolean", "description": _l("Только проверить и показать, что изменится")},
+            "threshold": {"type": "string", "description": _l("Порог: балл ниже порога — дефицит (если нет столбца "
+                                                           "«Дефицит»)")},
+            "provider": {"type": "string", "description": _l("Кто проводил диагностику, например ФИОКО")},
         }}}},
 }
-_SUMMARY = {"description": "Сводка: строки, педагоги, дефициты, новые/изменённые/без изменений, диагностики",
+_SUMMARY = {"description": _l("Сводка: строки, педагоги, дефициты, новые/изменённые/без изменений, диагностики"),
             "content": {"application/json": {"schema": {"type": "object"}}}}
-_IMPORT_ERROR = {"description": "Файл не импортирован: {error, message, errors: [{row, column, message}]}",
+_IMPORT_ERROR = {"description": _l("Файл не импортирован: {error, message, errors: [{row, column, message}]}"),
                  "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
@@ -47,7 +49,7 @@ def _flag(value):
         return True
     if text in _FALSE:
         return False
-    raise ImportFailed([error(None, "dry_run", "Поле dry_run: ожидается true или false")])
+    raise ImportFailed([error(None, "dry_run", _("Поле dry_run: ожидается true или false"))])
 
 
 @blp.route("/diagnostics/imports", methods=["POST"])
@@ -64,7 +66,7 @@ def import_results():
     try:
         upload = request.files.get("file")
         if upload is None:
-            raise ImportFailed([error(None, "file", "Прикрепите файл в поле file (multipart/form-data)")])
+            raise ImportFailed([error(None, "file", _("Прикрепите файл в поле file (multipart/form-data)"))])
         dry_run = _flag(request.form.get("dry_run"))
         data = upload.read()
         summary = diagnostics.import_results(

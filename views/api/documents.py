@@ -1,6 +1,7 @@
 """Documents over the API: the route DOCX, and the orders registry (list, read, download, issue)."""
 from flask import url_for
 from marshmallow import fields, validate
+from flask_babel import lazy_gettext as _l
 
 from views.api import api_blueprint, error_responses
 from views.api.auth import current_api_user
@@ -9,10 +10,10 @@ from views.documents import _docx_response
 from workflow import documents, orders
 
 blp = api_blueprint("api_documents", __name__,
-                    description="Документы: DOCX маршрута; приказы и их реестр (номер, дата, файл)")
+                    description=_l("Документы: DOCX маршрута; приказы и их реестр (номер, дата, файл)"))
 
 _DOCX = {"content": {documents.DOCX_MIME: {"schema": {"type": "string", "format": "binary"}}},
-         "description": "Документ DOCX; имя файла в Content-Disposition (RFC 6266, filename*)"}
+         "description": _l("Документ DOCX; имя файла в Content-Disposition (RFC 6266, filename*)")}
 
 
 class OrderIssuerSchema(ApiSchema):
@@ -22,14 +23,14 @@ class OrderIssuerSchema(ApiSchema):
 
 class OrderSchema(ApiSchema):
     id = fields.Integer()
-    number = fields.Integer(metadata={"description": "Номер из реестра: по порядку в муниципалитете за год"})
+    number = fields.Integer(metadata={"description": _l("Номер из реестра: по порядку в муниципалитете за год")})
     year = fields.Integer()
-    kind = fields.String(metadata={"description": "routes_approval или monitoring"})
+    kind = fields.String(metadata={"description": _l("routes_approval или monitoring")})
     kind_label = fields.Function(lambda o: orders.kind_label(o.kind))
     title = fields.String()
     issued_on = fields.Date()
     issued_by = fields.Nested(OrderIssuerSchema)
-    sha256 = fields.String(metadata={"description": "SHA-256 хранимого DOCX"})
+    sha256 = fields.String(metadata={"description": _l("SHA-256 хранимого DOCX")})
     route_ids = fields.Function(lambda o: [link.route_id for link in o.routes])
     document_url = fields.Function(lambda o: url_for("api_documents.order_docx", order_id=o.id))
 
@@ -39,14 +40,14 @@ class OrderListSchema(PageSchema):
 
 
 class OrderListQuerySchema(PaginationQuerySchema):
-    q = Text(validate=validate.Length(max=200), metadata={"description": "Номер, слова заголовка, ФИО издавшего"})
+    q = Text(validate=validate.Length(max=200), metadata={"description": _l("Номер, слова заголовка, ФИО издавшего")})
     kind = Text(validate=validate.Length(max=40))
 
 
 class ApprovalOrderCreateSchema(ApiSchema):
     route_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                             required=True, validate=validate.Length(min=1, max=2000),
-                            metadata={"description": "Маршруты в состоянии curator_approved"})
+                            metadata={"description": _l("Маршруты в состоянии curator_approved")})
     title = Text(validate=validate.Length(max=orders.MAX_TITLE))
     issued_on = fields.Date()
     preamble = Text(validate=validate.Length(max=5000))

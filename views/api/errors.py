@@ -3,6 +3,9 @@ import logging
 
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from models import db
 from workflow.errors import WorkflowError
@@ -10,18 +13,18 @@ from workflow.errors import WorkflowError
 log = logging.getLogger("iom.api")
 
 MESSAGES = {
-    400: "Неверный запрос.",
-    401: "Требуется токен доступа: заголовок Authorization: Bearer <token>.",
-    403: "Недостаточно прав.",
-    404: "Ресурс не найден.",
-    405: "Метод не поддерживается для этого адреса.",
-    406: "Неподдерживаемый формат ответа.",
-    409: "Конфликт: данные уже изменены.",
-    413: "Запрос слишком большой.",
-    415: "Неподдерживаемый тип данных: ожидается application/json.",
-    422: "Неверные данные запроса.",
-    429: "Слишком много запросов. Повторите позже.",
-    500: "Внутренняя ошибка. Мы уже знаем о ней; повторите позже.",
+    400: _l("Неверный запрос."),
+    401: _l("Требуется токен доступа: заголовок Authorization: Bearer <token>."),
+    403: _l("Недостаточно прав."),
+    404: _l("Ресурс не найден."),
+    405: _l("Метод не поддерживается для этого адреса."),
+    406: _l("Неподдерживаемый формат ответа."),
+    409: _l("Конфликт: данные уже изменены."),
+    413: _l("Запрос слишком большой."),
+    415: _l("Неподдерживаемый тип данных: ожидается application/json."),
+    422: _l("Неверные данные запроса."),
+    429: _l("Слишком много запросов. Повторите позже."),
+    500: _l("Внутренняя ошибка. Мы уже знаем о ней; повторите позже."),
 }
 
 
@@ -34,9 +37,9 @@ class Unauthorized(WorkflowError):
 
 def json_error(status, code, message, details=None, headers=None):
     """Build the API's error response."""
-    body = {"error": code, "message": message}
+    body = {"error": code, "message": str(message)}
     if details:
-        body["details"] = details
+        body["details"] = _plain(details)
     response = jsonify(body)
     response.status_code = status
     if status == 401:
@@ -44,6 +47,20 @@ def json_error(status, code, message, details=None, headers=None):
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _plain(value, top=True):
+    """Resolve lazy (translated) messages inside validation details to plain strings.
+
+    marshmallow keeps a lone lazy message of a field as is, not in a list as it does a str: list it.
+    """
+    if isinstance(value, dict):
+        return {key: _plain(item, False) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [str(item) if isinstance(item, LazyString) else _plain(item, False) for item in value]
+    if isinstance(value, LazyString):
+        return str(value) if top else [str(value)]
+    return value
 
 
 def _flatten_messages(messages):
@@ -60,7 +77,7 @@ def _summary(details, prefix=""):
     parts = []
     if isinstance(details, dict):
         for key, value in details.items():
-            name = "объект" if key == "_schema" else f"{prefix}{key}"
+            name = _("объект") if key == "_schema" else f"{prefix}{key}"
             if isinstance(value, dict):
                 parts.extend(_summary(value, f"{name}."))
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -77,9 +94,9 @@ def handle_http_exception(exc):
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages") or data.get("errors")
     if status == 422 or (status == 400 and messages):
-        details = _flatten_messages(messages) if messages else None
+        details = _plain(_flatten_messages(messages)) if messages else None
         if status == 400:
-            return json_error(400, "bad_request", "Тело запроса не является корректным JSON.")
+            return json_error(400, "bad_request", _("Тело запроса не является корректным JSON."))
         summary = "; ".join(_summary(details)[:5])
         message = MESSAGES[422] + (f" {summary}" if summary else "")
         return json_error(422, "validation_error", message, details)

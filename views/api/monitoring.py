@@ -1,6 +1,7 @@
 """Monitoring campaigns over the API: open, read the indicator F2 = B2 / C2 × 100 %, sign, download the report."""
 from flask import url_for
 from marshmallow import fields, validate
+from flask_babel import lazy_gettext as _l
 
 from views.api import api_blueprint, error_responses
 from views.api.auth import current_api_user
@@ -9,29 +10,29 @@ from views.documents import _docx_response
 from workflow import documents, monitoring
 
 blp = api_blueprint("api_monitoring", __name__,
-                    description="Мониторинг: показатель F2 = B2 / C2 × 100 % по муниципалитету и школам, "
-                                "подписание, отчёт DOCX")
+                    description=_l("Мониторинг: показатель F2 = B2 / C2 × 100 % по муниципалитету и школам, "
+                                "подписание, отчёт DOCX"))
 
 _DOCX = {"content": {documents.DOCX_MIME: {"schema": {"type": "string", "format": "binary"}}},
-         "description": "Отчёт DOCX, сохранённый при подписании (байты и SHA-256 не меняются)"}
+         "description": _l("Отчёт DOCX, сохранённый при подписании (байты и SHA-256 не меняются)")}
 
 
 class CampaignCreateSchema(ApiSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=400, error="От 1 до 400 символов."))
+    title = Text(required=True, validate=validate.Length(min=1, max=400, error=_l("От 1 до 400 символов.")))
     period_start = fields.Date(required=True)
     period_end = fields.Date(required=True)
     diagnostic_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=MAX_ID),
-                                   metadata={"description": "Считать только эту диагностику (по умолчанию — все "
-                                                            "диагностики муниципалитета до конца периода)"})
+                                   metadata={"description": _l("Считать только эту диагностику (по умолчанию — все "
+                                                            "диагностики муниципалитета до конца периода)")})
     issue_order = fields.Boolean(load_default=False,
-                                 metadata={"description": "Издать приказ «О проведении мониторинга»"})
-    addressees = Text(validate=validate.Length(max=2000), metadata={"description": "Адресаты, по одному в строке"})
+                                 metadata={"description": _l("Издать приказ «О проведении мониторинга»")})
+    addressees = Text(validate=validate.Length(max=2000), metadata={"description": _l("Адресаты, по одному в строке")})
     recommendations = Text(validate=validate.Length(max=10000))
 
 
 class CampaignPatchSchema(ApiSchema):
     version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
-    title = Text(validate=validate.Length(min=1, max=400, error="От 1 до 400 символов."))
+    title = Text(validate=validate.Length(min=1, max=400, error=_l("От 1 до 400 символов.")))
     period_start = fields.Date()
     period_end = fields.Date()
     addressees = Text(validate=validate.Length(max=2000))
@@ -43,18 +44,18 @@ class SignSchema(ApiSchema):
 
 
 class FiguresSchema(ApiSchema):
-    c2 = fields.Integer(metadata={"description": "Педагоги, прошедшие диагностику"})
-    b2 = fields.Integer(metadata={"description": "Из них — с маршрутом по результатам диагностики, утверждённым "
-                                                 "куратором"})
-    f2 = fields.Float(allow_none=True, metadata={"description": "B2 / C2 × 100, %; null, когда C2 = 0"})
+    c2 = fields.Integer(metadata={"description": _l("Педагоги, прошедшие диагностику")})
+    b2 = fields.Integer(metadata={"description": _l("Из них — с маршрутом по результатам диагностики, утверждённым "
+                                                 "куратором")})
+    f2 = fields.Float(allow_none=True, metadata={"description": _l("B2 / C2 × 100, %; null, когда C2 = 0")})
     routes = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                         metadata={"description": "Маршруты по состояниям"})
+                         metadata={"description": _l("Маршруты по состояниям")})
     routes_total = fields.Integer()
-    overdue = fields.Integer(metadata={"description": "Просроченные мероприятия реализуемых маршрутов"})
+    overdue = fields.Integer(metadata={"description": _l("Просроченные мероприятия реализуемых маршрутов")})
 
 
 class TotalsSchema(FiguresSchema):
-    routes_developed = fields.Integer(metadata={"description": "Маршруты, построенные по диагностике и утверждённые"})
+    routes_developed = fields.Integer(metadata={"description": _l("Маршруты, построенные по диагностике и утверждённые")})
 
 
 class SchoolFiguresSchema(FiguresSchema):
@@ -73,7 +74,7 @@ class CampaignSummarySchema(ApiSchema):
     title = fields.String()
     period_start = fields.Date()
     period_end = fields.Date()
-    state = fields.String(metadata={"description": "open или signed"})
+    state = fields.String(metadata={"description": _l("open или signed")})
     version = fields.Integer()
     signed_at = UtcDateTime(allow_none=True)
 

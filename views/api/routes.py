@@ -5,6 +5,8 @@ changes a route answers with the whole route, so the caller has its new `version
 """
 from flask import url_for
 from sqlalchemy.orm import joinedload
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import Route, User
 from views.api import api_blueprint, error_responses
@@ -19,7 +21,7 @@ from workflow import queries, service
 from workflow.errors import NotFound
 
 blp = api_blueprint("api_routes", __name__,
-                    description="Маршруты (ИОМ): разделы, дорожная карта, корректировки, переходы")
+                    description=_l("Маршруты (ИОМ): разделы, дорожная карта, корректировки, переходы"))
 
 
 def _present(route_id, user):
@@ -146,7 +148,7 @@ def get_activity(route_id, activity_id):
     route = service.load_route(route_id, current_api_user())
     activity = next((a for a in route.activities if a.id == activity_id), None)
     if activity is None:
-        raise NotFound("Мероприятие не найдено")
+        raise NotFound(_("Мероприятие не найдено"))
     return activity
 
 

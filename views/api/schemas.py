@@ -3,6 +3,8 @@ from datetime import timezone
 
 import marshmallow as ma
 from marshmallow import RAISE, ValidationError, fields, validate, validates_schema
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import ActivityStatus, Direction, Stage
 from workflow.states import STATE_LABELS, STATES, TRIGGERS
@@ -10,23 +12,23 @@ from workflow.states import STATE_LABELS, STATES, TRIGGERS
 MAX_ID = 2**31 - 1
 MAX_TEXT = 20000
 
-# Russian messages for the validation errors integrators see in "details".
+# Messages (lazy, in the caller's language) of the validation errors integrators see in "details".
 _COMMON_MESSAGES = {
-    "required": "Обязательное поле.",
-    "null": "Поле не может быть null.",
-    "validator_failed": "Недопустимое значение.",
+    "required": _l("Обязательное поле."),
+    "null": _l("Поле не может быть null."),
+    "validator_failed": _l("Недопустимое значение."),
 }
 _TYPE_MESSAGES = {
-    fields.String: {"invalid": "Ожидается строка.", "invalid_utf8": "Строка не в кодировке UTF-8."},
-    fields.Number: {"invalid": "Ожидается число.", "too_large": "Слишком большое число."},
-    fields.Integer: {"invalid": "Ожидается целое число."},
-    fields.Boolean: {"invalid": "Ожидается true или false."},
-    fields.Date: {"invalid": "Ожидается дата в формате ГГГГ-ММ-ДД.",
-                  "format": "Ожидается дата в формате ГГГГ-ММ-ДД."},
-    fields.DateTime: {"invalid": "Ожидается дата и время в формате ISO 8601."},
-    fields.Nested: {"type": "Ожидается объект."},
-    fields.List: {"invalid": "Ожидается список."},
-    fields.Mapping: {"invalid": "Ожидается объект."},
+    fields.String: {"invalid": _l("Ожидается строка."), "invalid_utf8": _l("Строка не в кодировке UTF-8.")},
+    fields.Number: {"invalid": _l("Ожидается число."), "too_large": _l("Слишком большое число.")},
+    fields.Integer: {"invalid": _l("Ожидается целое число.")},
+    fields.Boolean: {"invalid": _l("Ожидается true или false.")},
+    fields.Date: {"invalid": _l("Ожидается дата в формате ГГГГ-ММ-ДД."),
+                  "format": _l("Ожидается дата в формате ГГГГ-ММ-ДД.")},
+    fields.DateTime: {"invalid": _l("Ожидается дата и время в формате ISO 8601.")},
+    fields.Nested: {"type": _l("Ожидается объект.")},
+    fields.List: {"invalid": _l("Ожидается список.")},
+    fields.Mapping: {"invalid": _l("Ожидается объект.")},
 }
 
 
@@ -46,8 +48,8 @@ class ApiSchema(ma.Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages = {"unknown": "Неизвестное или недоступное для изменения поле.",
-                      "type": "Ожидается объект JSON."}
+    error_messages = {"unknown": _l("Неизвестное или недоступное для изменения поле."),
+                      "type": _l("Ожидается объект JSON.")}
 
     def on_bind_field(self, field_name, field_obj):
         _russify(field_obj)
@@ -59,7 +61,7 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in value:
-            raise ValidationError("Недопустимый символ NUL в строке.")
+            raise ValidationError(_("Недопустимый символ NUL в строке."))
         return value
 
 
@@ -73,25 +75,25 @@ class UtcDateTime(fields.DateTime):
 
 
 def _text(max_length=MAX_TEXT, **kwargs):
-    return Text(validate=validate.Length(max=max_length, error=f"Не длиннее {max_length} символов."),
+    return Text(validate=validate.Length(max=max_length, error=_l("Не длиннее {max} символов.")),
                 **kwargs)
 
 
 def _choice(values, **kwargs):
     values = list(values)
-    return Text(validate=validate.OneOf(values, error="Допустимые значения: " + ", ".join(values) + "."),
+    return Text(validate=validate.OneOf(values, error=_l("Допустимые значения: {choices}.")),
                 **kwargs)
 
 
 def _id(**kwargs):
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."),
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID, error=_l("Неверный id.")),
                           **kwargs)
 
 
 def _version(**kwargs):
     return fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверная версия."),
-        metadata={"description": "Текущая версия маршрута (поле version); устаревшая даёт 409 stale_version"},
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID, error=_l("Неверная версия.")),
+        metadata={"description": _l("Текущая версия маршрута (поле version); устаревшая даёт 409 stale_version")},
         **kwargs)
 
 
@@ -103,9 +105,9 @@ ACTIVITY_STATUSES = [s.value for s in ActivityStatus]
 # --- errors and tokens --------------------------------------------------------------------------
 
 class ErrorSchema(ApiSchema):
-    error = fields.String(required=True, metadata={"description": "Код ошибки, например stale_version"})
-    message = fields.String(required=True, metadata={"description": "Сообщение для человека (по-русски)"})
-    details = fields.Raw(metadata={"description": "Подробности, например ошибки полей"})
+    error = fields.String(required=True, metadata={"description": _l("Код ошибки, например stale_version")})
+    message = fields.String(required=True, metadata={"description": _l("Сообщение для человека (по-русски по умолчанию; Accept-Language: en — по-английски)")})
+    details = fields.Raw(metadata={"description": _l("Подробности, например ошибки полей")})
 
 
 class TokenRequestSchema(ApiSchema):
@@ -114,7 +116,7 @@ class TokenRequestSchema(ApiSchema):
 
 
 class TokenSchema(ApiSchema):
-    token = fields.String(required=True, metadata={"description": "Показывается один раз"})
+    token = fields.String(required=True, metadata={"description": _l("Показывается один раз")})
     expires_at = UtcDateTime(required=True)
 
 
@@ -171,14 +173,14 @@ class ActivitySchema(ApiSchema):
 
 class HistoryEventSchema(ApiSchema):
     id = fields.Integer()
-    event = fields.String(metadata={"description": "Триггер перехода или correction_requested/approved/rejected"})
+    event = fields.String(metadata={"description": _l("Триггер перехода или correction_requested/approved/rejected")})
     trigger = fields.Method("get_trigger", allow_none=True,
-                            metadata={"description": "Триггер, если событие — переход; иначе null"})
+                            metadata={"description": _l("Триггер, если событие — переход; иначе null")})
     from_state = fields.String()
     to_state = fields.String()
     actor = fields.Nested(ActorSchema, allow_none=True)
     on_behalf_of = fields.Nested(ActorSchema, allow_none=True, metadata={
-        "description": "Замещаемый, за которого действовал actor (замещение), иначе null"})
+        "description": _l("Замещаемый, за которого действовал actor (замещение), иначе null")})
     comment = fields.String()
     created_at = UtcDateTime()
 
@@ -190,7 +192,7 @@ class AvailabilitySchema(ApiSchema):
     trigger = fields.String()
     label = fields.String()
     allowed = fields.Boolean()
-    reason = fields.String(allow_none=True, metadata={"description": "Почему недоступно (null, если доступно)"})
+    reason = fields.String(allow_none=True, metadata={"description": _l("Почему недоступно (null, если доступно)")})
     comment_required = fields.Boolean()
 
 
@@ -200,7 +202,7 @@ class CorrectionSchema(ApiSchema):
     reason = fields.String()
     proposal = fields.Dict(metadata={"description": '{"action": "add"|"change"|"remove", "activity_id", "fields"}'})
     previous_roadmap = fields.List(fields.Dict(), allow_none=True,
-                                   metadata={"description": "Дорожная карта до применения корректировки"})
+                                   metadata={"description": _l("Дорожная карта до применения корректировки")})
     requested_by = fields.Nested(ActorSchema)
     decided_by = fields.Nested(ActorSchema, allow_none=True)
     decision_comment = fields.String()
@@ -229,7 +231,7 @@ class RouteSchema(ApiSchema):
     allowed_transitions = fields.List(fields.Nested(AvailabilitySchema))
     corrections = fields.List(fields.Nested(CorrectionSchema))
     diagnostic_id = fields.Integer(allow_none=True, metadata={
-        "description": "Диагностика, на основе которой разработан маршрут (учитывается в B2)"})
+        "description": _l("Диагностика, на основе которой разработан маршрут (учитывается в B2)")})
     review_requested_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
@@ -250,7 +252,7 @@ class RouteSummarySchema(ApiSchema):
     period_start = fields.Date(allow_none=True)
     period_end = fields.Date(allow_none=True)
     review_requested_at = UtcDateTime(allow_none=True)
-    overdue_activities = fields.Integer(metadata={"description": "Просроченные незавершённые мероприятия"})
+    overdue_activities = fields.Integer(metadata={"description": _l("Просроченные незавершённые мероприятия")})
     updated_at = UtcDateTime()
 
 
@@ -267,13 +269,13 @@ class RouteListSchema(PageSchema):
 
 class ActivityListSchema(ApiSchema):
     route_id = fields.Integer()
-    version = fields.Integer(metadata={"description": "Версия маршрута"})
+    version = fields.Integer(metadata={"description": _l("Версия маршрута")})
     items = fields.List(fields.Nested(ActivitySchema))
 
 
 class CorrectionListSchema(ApiSchema):
     route_id = fields.Integer()
-    version = fields.Integer(metadata={"description": "Версия маршрута"})
+    version = fields.Integer(metadata={"description": _l("Версия маршрута")})
     items = fields.List(fields.Nested(CorrectionSchema))
 
 
@@ -285,15 +287,15 @@ class PaginationQuerySchema(ApiSchema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_ID, error="Не меньше 1."))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_ID, error=_l("Не меньше 1.")))
     per_page = fields.Integer(load_default=50,
-                              validate=validate.Range(min=1, max=200, error="От 1 до 200."))
+                              validate=validate.Range(min=1, max=200, error=_l("От 1 до 200.")))
 
 
 class RouteListQuerySchema(PaginationQuerySchema):
     state = _choice(STATES)
-    school_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."))
-    teacher_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error="Неверный id."))
+    school_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error=_l("Неверный id.")))
+    teacher_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID, error=_l("Неверный id.")))
 
 
 class GeneralInfoInSchema(ApiSchema):
@@ -302,7 +304,7 @@ class GeneralInfoInSchema(ApiSchema):
     position = _text(200)
     subject = _text(200)
     experience_years = fields.Integer(strict=True, allow_none=True,
-                                      validate=validate.Range(min=0, max=80, error="От 0 до 80 лет."))
+                                      validate=validate.Range(min=0, max=80, error=_l("От 0 до 80 лет.")))
     qualification_category = _text(120)
     attestation_date = fields.Date(allow_none=True)
 
@@ -327,16 +329,16 @@ class ActivityInSchema(ActivityFieldsSchema):
 
 
 class RouteCreateSchema(ApiSchema):
-    teacher_id = _id(metadata={"description": "Куратор или администратор: педагог, для которого маршрут; "
-                                              "педагог не передаёт (маршрут — для себя)"})
+    teacher_id = _id(metadata={"description": _l("Куратор или администратор: педагог, для которого маршрут; "
+                                              "педагог не передаёт (маршрут — для себя)")})
     from_diagnostic = fields.Boolean(load_default=False,
-                                     metadata={"description": "Построить маршрут по результатам диагностики"})
+                                     metadata={"description": _l("Построить маршрут по результатам диагностики")})
     period_start = fields.Date(allow_none=True)
     period_end = fields.Date(allow_none=True)
     general_info = fields.Nested(GeneralInfoInSchema)
     request = _text()
     activities = fields.List(fields.Nested(ActivityInSchema),
-                             validate=validate.Length(max=200, error="Не больше 200 мероприятий."))
+                             validate=validate.Length(max=200, error=_l("Не больше 200 мероприятий.")))
 
 
 class RoutePatchSchema(ApiSchema):
@@ -380,19 +382,19 @@ class ActivityPatchSchema(ActivityFieldsSchema):
         result = [k for k in RESULT_FIELDS if k in data]
         planned = [k for k in data if k not in RESULT_FIELDS and k != "version"]
         if result and planned:
-            raise ValidationError("Нельзя в одном запросе менять план мероприятия и отмечать его результат.")
+            raise ValidationError(_("Нельзя в одном запросе менять план мероприятия и отмечать его результат."))
         if result and "status" not in data:
-            raise ValidationError("Укажите status (done или not_done).", "status")
+            raise ValidationError(_("Укажите status (done или not_done)."), "status")
         if not result and not planned:
-            raise ValidationError("Нет полей для изменения.")
+            raise ValidationError(_("Нет полей для изменения."))
 
 
 class VersionQuerySchema(ApiSchema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    version = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID, error="Неверная версия."),
-                             metadata={"description": "Текущая версия маршрута"})
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID, error=_l("Неверная версия.")),
+                             metadata={"description": _l("Текущая версия маршрута")})
 
 
 class TransitionSchema(ApiSchema):
@@ -411,9 +413,9 @@ class CorrectionCreateSchema(ApiSchema):
     @validates_schema
     def _activity_for_change(self, data, **kwargs):
         if data.get("action") in {"change", "remove"} and not data.get("activity_id"):
-            raise ValidationError("Для change и remove укажите activity_id.", "activity_id")
+            raise ValidationError(_("Для change и remove укажите activity_id."), "activity_id")
         if data.get("action") == "add" and data.get("activity_id"):
-            raise ValidationError("Для add activity_id не указывается.", "activity_id")
+            raise ValidationError(_("Для add activity_id не указывается."), "activity_id")
 
 
 class CorrectionDecisionSchema(ApiSchema):

@@ -1,5 +1,7 @@
 """API tokens: issue one for a login and password, revoke the one in use."""
 from flask import current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from views.api import api_blueprint, error_responses, public
 from views.api.auth import bearer_token, current_api_user
@@ -7,7 +9,7 @@ from views.api.errors import Unauthorized
 from views.api.schemas import TokenRequestSchema, TokenSchema
 from workflow import accounts, security
 
-blp = api_blueprint("api_tokens", __name__, description="Токены доступа к API")
+blp = api_blueprint("api_tokens", __name__, description=_l("Токены доступа к API"))
 
 
 class InvalidCredentials(Unauthorized):
@@ -28,7 +30,7 @@ def issue_token(data):
     user = security.attempt_login(data["login"], data["password"], request.remote_addr, channel="api")
     if user is None:
         # One answer for an unknown login and a wrong password.
-        raise InvalidCredentials("Неверный логин или пароль")
+        raise InvalidCredentials(_("Неверный логин или пароль"))
     token, record = accounts.issue_token(user, current_app.config["API_TOKEN_TTL_HOURS"])
     return {"token": token, "expires_at": record.expires_at}
 
