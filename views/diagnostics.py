@@ -9,6 +9,7 @@ draft's editing area, ``diagnostics/_profile_deficits.html`` on a teacher's prof
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -97,10 +98,11 @@ def diagnostics_may_import():
 # --- diagnostics and import ------------------------------------------------------------------------------
 
 class ImportForm(FlaskForm):
-    file = FileField("Файл CSV или XLSX")
-    threshold = StringField("Порог (балл ниже порога — дефицит; нужен, если в файле нет столбца «Дефицит»)",
+    file = FileField(_l("Файл CSV или XLSX"))
+    threshold = StringField(_l("Порог (балл ниже порога — дефицит; нужен, если в файле нет столбца «Дефицит»)"),
                             validators=[Optional(), Length(max=20)])
-    provider = StringField("Кто проводил диагностику (например, ФИОКО)", validators=[Optional(), Length(max=300)])
+    provider = StringField(_l("Кто проводил диагностику (например, ФИОКО)"),
+                           validators=[Optional(), Length(max=300)])
 
 
 class ConfirmForm(FlaskForm):
@@ -127,7 +129,7 @@ def import_page():
         return render_template("diagnostics/import.html", form=form, max_mb=MAX_FILE_BYTES // (1024 * 1024))
     errors, status = [], 200
     if not form.validate():
-        errors = [error(None, None, "Проверьте поля формы")]
+        errors = [error(None, None, _("Проверьте поля формы"))]
         status = 422
     else:
         upload = request.files.get("file")
@@ -135,7 +137,7 @@ def import_page():
         name = (upload.filename if upload else "") or "import"
         try:
             if not upload:
-                raise ImportFailed([error(None, None, "Выберите файл")])
+                raise ImportFailed([error(None, None, _("Выберите файл"))])
             summary = diagnostics.preview_import(data, actor=current_user, threshold=form.threshold.data,
                                                  provider=form.provider.data, file_name=name)
         except ImportFailed as exc:
@@ -165,9 +167,10 @@ def import_confirm():
     except ImportFailed as exc:
         return render_template("diagnostics/import.html", form=ImportForm(formdata=None), errors=exc.errors,
                                max_mb=MAX_FILE_BYTES // (1024 * 1024)), 422
-    flash(f"Импорт завершён: строк {summary['rows']}, педагогов {summary['teachers']}, дефицитов "
-          f"{summary['deficits']}; новых {summary['created']}, изменённых {summary['updated']}, без изменений "
-          f"{summary['unchanged']}.", "success")
+    flash(_("Импорт завершён: строк %(rows)s, педагогов %(teachers)s, дефицитов %(deficits)s; новых %(created)s, "
+            "изменённых %(updated)s, без изменений %(unchanged)s.", rows=summary["rows"],
+            teachers=summary["teachers"], deficits=summary["deficits"], created=summary["created"],
+            updated=summary["updated"], unchanged=summary["unchanged"]), "success")
     return redirect(url_for("diagnostics.index"))
 
 
@@ -176,8 +179,8 @@ def import_confirm():
 def import_template(ext):
     """Download the import template (one header row and an example row)."""
     if ext == "csv":
-        return _send(diagnostics.template_csv(), "Шаблон импорта диагностики.csv", "text/csv")
-    return _send(diagnostics.template_xlsx(), "Шаблон импорта диагностики.xlsx", XLSX_MIME)
+        return _send(diagnostics.template_csv(), _("Шаблон импорта диагностики.csv"), "text/csv")
+    return _send(diagnostics.template_xlsx(), _("Шаблон импорта диагностики.xlsx"), XLSX_MIME)
 
 
 @bp.route("/diagnostics/teachers")
@@ -200,8 +203,8 @@ def route_from_diagnostic():
     except Conflict as exc:
         flash(exc.message, "danger")
         return redirect(url_for("web.teacher", teacher_id=teacher_id or current_user.id))
-    flash("Черновик маршрута построен по результатам диагностики: по мероприятию на каждый дефицит. "
-          "Проверьте период, разделы 1–2 и дорожную карту.", "success")
+    flash(_("Черновик маршрута построен по результатам диагностики: по мероприятию на каждый дефицит. "
+            "Проверьте период, разделы 1–2 и дорожную карту."), "success")
     return redirect(url_for("web.route", route_id=route.id))
 
 
@@ -219,10 +222,10 @@ def add_from_resource(route_id):
         sections = service.editable_sections(route, current_user)
         if "activities" in sections or "corrections" not in sections:
             resources.add_activity_from_entry(route_id, current_user, entry_id, deficit, version)
-            flash("Мероприятие из ресурсной карты добавлено в дорожную карту.", "success")
+            flash(_("Мероприятие из ресурсной карты добавлено в дорожную карту."), "success")
         else:
             resources.propose_activity_from_entry(route_id, current_user, entry_id, deficit, version)
-            flash("Корректировка отправлена куратору: добавить мероприятие из ресурсной карты.", "success")
+            flash(_("Корректировка отправлена куратору: добавить мероприятие из ресурсной карты."), "success")
     except (InvalidInput, StaleVersion, TransitionNotAllowed, Conflict) as exc:
         flash(exc.message, "danger")
     return redirect(url_for("web.route", route_id=route_id) + "#draft-area")
@@ -235,23 +238,23 @@ def _choices(labels):
 
 
 class ResourceForm(FlaskForm):
-    title = StringField("Название", validators=[Length(max=400)])
-    provider = StringField("Организатор", validators=[Optional(), Length(max=300)])
-    kind = SelectField("Вид", choices=_choices(RESOURCE_KIND_LABELS))
-    level = SelectField("Уровень", choices=_choices(RESOURCE_LEVEL_LABELS))
-    direction = SelectField("Направление", choices=_choices(DIRECTIONS))
-    format = SelectField("Формат", choices=_choices(RESOURCE_FORMAT_LABELS))
-    starts_on = DateField("Дата начала", validators=[Optional()])
-    ends_on = DateField("Дата окончания", validators=[Optional()])
-    hours = IntegerField("Часы", validators=[Optional()])
-    annotation = TextAreaField("Аннотация", validators=[Optional(), Length(max=5000)])
-    competencies = TextAreaField("Компетенции (области дефицитов), каждая с новой строки",
+    title = StringField(_l("Название"), validators=[Length(max=400)])
+    provider = StringField(_l("Организатор"), validators=[Optional(), Length(max=300)])
+    kind = SelectField(_l("Вид"), choices=_choices(RESOURCE_KIND_LABELS))
+    level = SelectField(_l("Уровень"), choices=_choices(RESOURCE_LEVEL_LABELS))
+    direction = SelectField(_l("Направление"), choices=_choices(DIRECTIONS))
+    format = SelectField(_l("Формат"), choices=_choices(RESOURCE_FORMAT_LABELS))
+    starts_on = DateField(_l("Дата начала"), validators=[Optional()])
+    ends_on = DateField(_l("Дата окончания"), validators=[Optional()])
+    hours = IntegerField(_l("Часы"), validators=[Optional()])
+    annotation = TextAreaField(_l("Аннотация"), validators=[Optional(), Length(max=5000)])
+    competencies = TextAreaField(_l("Компетенции (области дефицитов), каждая с новой строки"),
                                  validators=[Length(max=5000)])
-    url = StringField("Ссылка", validators=[Optional(), Length(max=1000)])
+    url = StringField(_l("Ссылка"), validators=[Optional(), Length(max=1000)])
 
 
 class ResourceImportForm(FlaskForm):
-    file = FileField("Файл CSV или XLSX")
+    file = FileField(_l("Файл CSV или XLSX"))
 
 
 @bp.route("/resources/")
@@ -295,10 +298,10 @@ def resource_form(entry_id=None):
         except InvalidInput as exc:
             error_message, status = exc.message, 422
         else:
-            flash("Мероприятие ресурсной карты сохранено.", "success")
+            flash(_("Мероприятие ресурсной карты сохранено."), "success")
             return redirect(url_for("diagnostics.resources_list"))
     else:
-        error_message, status = "Проверьте поля формы.", 422
+        error_message, status = _("Проверьте поля формы."), 422
     return render_template("diagnostics/resource_form.html", form=form, entry=entry, error=error_message), status
 
 
@@ -306,7 +309,7 @@ def resource_form(entry_id=None):
 @login_required
 def resource_delete(entry_id):
     resources.delete_entry(current_user, entry_id)
-    flash("Мероприятие удалено из ресурсной карты.", "success")
+    flash(_("Мероприятие удалено из ресурсной карты."), "success")
     return redirect(url_for("diagnostics.resources_list"))
 
 
@@ -321,18 +324,19 @@ def resources_import():
     upload = request.files.get("file")
     try:
         if not form.validate() or not upload:
-            raise ImportFailed([error(None, None, "Выберите файл")])
+            raise ImportFailed([error(None, None, _("Выберите файл"))])
         counts = resources.import_entries(upload.read(MAX_FILE_BYTES + 1), current_user)
     except ImportFailed as exc:
         return render_template("diagnostics/resources_import.html", form=form, errors=exc.errors), 422
     except NotPermitted:
         raise
-    flash(f"Ресурсная карта загружена: строк {counts['rows']}, новых {counts['created']}, изменённых "
-          f"{counts['updated']}, без изменений {counts['unchanged']}.", "success")
+    flash(_("Ресурсная карта загружена: строк %(rows)s, новых %(created)s, изменённых %(updated)s, "
+            "без изменений %(unchanged)s.", rows=counts["rows"], created=counts["created"],
+            updated=counts["updated"], unchanged=counts["unchanged"]), "success")
     return redirect(url_for("diagnostics.resources_list"))
 
 
 @bp.route("/resources/template.csv")
 @login_required
 def resources_template():
-    return _send(resources.template_csv(), "Шаблон ресурсной карты.csv", "text/csv")
+    return _send(resources.template_csv(), _("Шаблон ресурсной карты.csv"), "text/csv")

@@ -1,5 +1,6 @@
 """Pages of monitoring campaigns: list, open, the indicator table and chart, recommendations, signing, report."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -28,22 +29,23 @@ def f2_filter(value):
 
 
 class CampaignForm(FlaskForm):
-    title = StringField("Название", validators=[DataRequired(message="Укажите название"), Length(max=400)],
+    title = StringField(_l("Название"), validators=[DataRequired(message=_l("Укажите название")), Length(max=400)],
                         default=monitoring.DEFAULT_TITLE)
-    period_start = DateField("Начало", validators=[DataRequired(message="Укажите дату начала")])
-    period_end = DateField("Окончание", validators=[DataRequired(message="Укажите дату окончания")])
-    diagnostic_id = SelectField("Диагностика", choices=[], validators=[Optional()])
-    addressees = TextAreaField("Адресаты отчёта (по одному в строке)", validators=[Length(max=2000)],
+    period_start = DateField(_l("Начало"), validators=[DataRequired(message=_l("Укажите дату начала"))])
+    period_end = DateField(_l("Окончание"), validators=[DataRequired(message=_l("Укажите дату окончания"))])
+    diagnostic_id = SelectField(_l("Диагностика"), choices=[], validators=[Optional()])
+    addressees = TextAreaField(_l("Адресаты отчёта (по одному в строке)"), validators=[Length(max=2000)],
                                default=monitoring.DEFAULT_ADDRESSEES)
-    recommendations = TextAreaField("Рекомендации", validators=[Length(max=10000)],
+    recommendations = TextAreaField(_l("Рекомендации"), validators=[Length(max=10000)],
                                     default=monitoring.DEFAULT_RECOMMENDATIONS)
-    issue_order = BooleanField("Издать приказ «О проведении мониторинга»")
+    issue_order = BooleanField(_l("Издать приказ «О проведении мониторинга»"))
 
 
 class EditForm(FlaskForm):
     version = HiddenField()
-    addressees = TextAreaField("Адресаты отчёта (по одному в строке)", validators=[Length(max=2000)])
-    recommendations = TextAreaField("Рекомендации (каждый пункт с новой строки)", validators=[Length(max=10000)])
+    addressees = TextAreaField(_l("Адресаты отчёта (по одному в строке)"), validators=[Length(max=2000)])
+    recommendations = TextAreaField(_l("Рекомендации (каждый пункт с новой строки)"),
+                                    validators=[Length(max=10000)])
 
 
 class SignForm(FlaskForm):
@@ -55,7 +57,7 @@ def _diagnostic_choices():
         select(Diagnostic).where(Diagnostic.municipality_id == current_user.municipality_id)
         .order_by(Diagnostic.held_on.desc())
     ).scalars().all()
-    return [SelectChoice("", "Все диагностики, проведённые до конца периода")] + [
+    return [SelectChoice("", _("Все диагностики, проведённые до конца периода"))] + [
         SelectChoice(str(d.id), f"{d.title} ({d.held_on:%d.%m.%Y})") for d in rows]
 
 
@@ -74,7 +76,7 @@ def index():
 def new():
     """Open a campaign for a period (department head); optionally issue the order about it."""
     if not monitoring.can_manage(current_user):
-        raise NotPermitted("Мониторинг проводит начальник управления образования")
+        raise NotPermitted(_("Мониторинг проводит начальник управления образования"))
     form = CampaignForm()
     form.diagnostic_id.choices = _diagnostic_choices()
     error, status = None, 200
@@ -89,11 +91,11 @@ def new():
             except (InvalidInput, Conflict) as exc:
                 error, status = exc.message, exc.status
             else:
-                flash("Мониторинг открыт." + (" Приказ о проведении мониторинга издан." if campaign.order_id else ""),
-                      "success")
+                flash(_("Мониторинг открыт. Приказ о проведении мониторинга издан.") if campaign.order_id
+                      else _("Мониторинг открыт."), "success")
                 return redirect(url_for("monitoring.show", campaign_id=campaign.id))
         else:
-            error, status = "Проверьте поля формы.", 422
+            error, status = _("Проверьте поля формы."), 422
     return render_template("monitoring/new.html", form=form, error=error), status
 
 
@@ -126,7 +128,7 @@ def edit(campaign_id):
     campaign = monitoring.load_campaign(campaign_id, current_user)
     form = EditForm()
     if not form.validate():
-        return _render(campaign, form, "Проверьте поля формы.", 422)
+        return _render(campaign, form, _("Проверьте поля формы."), 422)
     try:
         monitoring.update_campaign(current_user, campaign_id, {
             "addressees": form.addressees.data, "recommendations": form.recommendations.data},
@@ -134,7 +136,7 @@ def edit(campaign_id):
     except (InvalidInput, StaleVersion, Conflict) as exc:
         db.session.expire_all()
         return _render(monitoring.load_campaign(campaign_id, current_user), form, exc.message, exc.status)
-    flash("Рекомендации сохранены.", "success")
+    flash(_("Рекомендации сохранены."), "success")
     return redirect(url_for("monitoring.show", campaign_id=campaign_id))
 
 
@@ -149,7 +151,7 @@ def sign(campaign_id):
     except (StaleVersion, Conflict) as exc:
         db.session.expire_all()
         return _render(monitoring.load_campaign(campaign_id, current_user), error=exc.message, status=exc.status)
-    flash("Мониторинг подписан: показатели зафиксированы, отчёт сформирован.", "success")
+    flash(_("Мониторинг подписан: показатели зафиксированы, отчёт сформирован."), "success")
     return redirect(url_for("monitoring.show", campaign_id=campaign_id))
 
 
