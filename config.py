@@ -69,6 +69,10 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BOOTSTRAP_SERVE_LOCAL = True
     PAGE_SIZE = 50
+    # The inbox: the department head and admins see waiting routes after this many days (others at once;
+    # also "overdue" in its filter); a teacher sees activities due within INBOX_DUE_DAYS.
+    INBOX_STALE_DAYS = int(os.environ.get("INBOX_STALE_DAYS", 7))
+    INBOX_DUE_DAYS = int(os.environ.get("INBOX_DUE_DAYS", 7))
     # Interface languages: Russian is the default; a user may switch to English (translations/).
     BABEL_DEFAULT_LOCALE = "ru"
     BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
