@@ -99,6 +99,13 @@ def new():
     return render_template("monitoring/new.html", form=form, error=error), status
 
 
+def _computed_line(b2, c2):
+    """The F2 line as the page shows it (the report keeps the workflow's Russian wording)."""
+    if not c2:
+        return _("F2 = %(b2)s / %(c2)s × 100 %% = — (C2 = 0: показатель не рассчитывается)", b2=b2, c2=c2)
+    return monitoring.computed_line(b2, c2)
+
+
 def _render(campaign, edit_form=None, error=None, status=200):
     figures = monitoring.campaign_figures(campaign)
     teachers = monitoring.campaign_teachers(campaign, current_user)
@@ -109,8 +116,7 @@ def _render(campaign, edit_form=None, error=None, status=200):
         edit_form=edit_form, sign_form=SignForm(formdata=None, data={"version": campaign.version}),
         may_manage=monitoring.can_manage(current_user, campaign) and not campaign.is_signed,
         may_sign=monitoring.can_sign(current_user, campaign) and not campaign.is_signed,
-        states=STATES, error=error, computed_line=monitoring.computed_line(
-            figures["totals"]["b2"], figures["totals"]["c2"]),
+        states=STATES, error=error, computed_line=_computed_line(figures["totals"]["b2"], figures["totals"]["c2"]),
     ), status
 
 
