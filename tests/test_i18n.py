@@ -24,6 +24,7 @@ RUSSIAN_BY_DESIGN = {
     "workflow/docx_render.py": None,
     "workflow/demo.py": None,
     "workflow/demo_diagnostics.py": None,
+    "views/documents.py": {"_TRANSLIT"},  # Cyrillic letters for the ASCII fallback of download names
 }
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
@@ -157,3 +158,51 @@ def test_workflow_errors_follow_the_language(app, client):
                                                            "Accept-Language": "en-GB,en;q=0.8"})
     assert response.status_code == 401
     assert not CYRILLIC.search(response.get_json()["message"])
+
+
+def _russian_left(page, data):
+    """The page's Russian text once the given data values (names, titles: Russian by design) are removed."""
+    for value in sorted(data, key=len, reverse=True):
+        page = page.replace(str(value), "")
+    return sorted({line.strip() for line in page.splitlines() if CYRILLIC.search(line)})
+
+
+def test_admin_monitoring_and_import_pages_render_in_english(app, district, client):
+    from workflow import diagnostics, monitoring
+    district.admin.locale = "en"
+    district.head.locale = "en"
+    db.session.commit()
+    campaign = monitoring.create_campaign(district.head, {"title": "Мониторинг разработки ИОМ",
+                                                          "period_start": "27.03.2023", "period_end": "31.03.2023"})
+    data = [user.full_name for user in (district.admin, district.head, district.school_head,
+                                        district.other_school_head, district.curator, district.other_curator,
+                                        district.teacher, district.other_teacher)]
+    data += [district.school.name, district.other_school.name, district.municipality.name,
+             campaign.title, campaign.addressees, campaign.recommendations, *campaign.addressees.splitlines(),
+             *campaign.recommendations.splitlines()]
+    data.append("Русский")  # the language switch names each language in that language
+    # The import file's Russian column headers and flag words are its format, quoted as they are.
+    data += diagnostics.RUSSIAN_HEADERS + ["да/нет"]
+    with app.test_request_context(), force_locale("en"):
+        expected = {"/admin/users": [gettext("Пользователи"), gettext("Новый пользователь"), gettext("ФИО или логин")],
+                    f"/monitoring/{campaign.id}": [gettext("По общеобразовательным организациям"),
+                                                   gettext("Адресаты и рекомендации"),
+                                                   gettext("Подписать и сформировать отчёт")],
+                    "/diagnostics/import": [gettext("Импорт результатов диагностики"), gettext("Формат файла"),
+                                            gettext("Проверить файл")]}
+    assert expected["/admin/users"][0] == "Users"
+    pages = {}
+    client.post("/login", data={"login": district.admin.login, "password": PASSWORD})
+    pages["/admin/users"] = client.get("/admin/users").get_data(as_text=True)
+    client.post("/logout")
+    client.post("/login", data={"login": district.head.login, "password": PASSWORD})
+    for url in (f"/monitoring/{campaign.id}", "/diagnostics/import"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        pages[url] = response.get_data(as_text=True)
+    for url, page in pages.items():
+        assert '<html lang="en">' in page, url
+        for label in expected[url]:
+            assert label in page, (url, label)
+        left = _russian_left(page, data)
+        assert not left, f"Russian UI text on {url}:\n" + "\n".join(left)
