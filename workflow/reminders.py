@@ -100,7 +100,8 @@ def _claim(reminder, day):
     statement = insert(ReminderLog).values(user_id=reminder.user_id, kind=reminder.kind,
                                            object_id=reminder.route_id, sent_on=day,
                                            created_at=utcnow()).on_conflict_do_nothing()
-    return db.session.execute(statement).rowcount == 1
+    # RETURNING gives a row only when the insert happened (rowcount is not reliable across drivers).
+    return db.session.execute(statement.returning(ReminderLog.id)).first() is not None
 
 
 def run(days=None, today=None, now=None):
