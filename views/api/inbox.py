@@ -1,6 +1,7 @@
 """The inbox and bulk transitions over the API."""
 from flask import jsonify
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from views.api import api_blueprint, error_responses
@@ -8,26 +9,27 @@ from views.api.auth import current_api_user
 from views.api.schemas import ApiSchema, UtcDateTime, _choice, _id, _text
 from workflow import bulk, inbox
 
-blp = api_blueprint("api_inbox", __name__, description="Входящие (что ждёт пользователя) и групповые переходы")
+blp = api_blueprint("api_inbox", __name__, description=_l("Входящие (что ждёт пользователя) и групповые переходы"))
 
 FAILURE_CODES = {404: "not_found", 403: "forbidden", 409: "bulk_failed"}
 
 
 class BulkTransitionSchema(ApiSchema):
     trigger = _choice(bulk.BULK_TRIGGERS, required=True)
-    comment = _text(load_default="", metadata={"description": "Обязателен для return_to_draft и archive"})
+    comment = _text(load_default="", metadata={"description": _l("Обязателен для return_to_draft и archive")})
     route_ids = fields.List(_id(), required=True, metadata={
-        "description": f"Номера маршрутов, не более {bulk.MAX_BULK_ROUTES} за запрос"})
-    versions = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,9}$", error="Неверный id.")),
+        "description": _l("Номера маршрутов, не более %(n)s за запрос", n=bulk.MAX_BULK_ROUTES)})
+    versions = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,9}$", error=_l("Неверный id."))),
                            values=_id(), load_default=dict, metadata={
-        "description": "Необязательно: {\"<route_id>\": version}; устаревшая версия даёт этому маршруту stale_version"})
+        "description": _l("Необязательно: {\"<route_id>\": version}; устаревшая версия даёт этому маршруту "
+                           "stale_version")})
 
 
 class BulkRouteResultSchema(ApiSchema):
     route_id = fields.Integer(required=True)
     ok = fields.Boolean(required=True)
-    code = fields.String(required=True, metadata={"description": "ok или код ошибки (not_found, forbidden, "
-                                                                 "transition_not_allowed, stale_version, ...)"})
+    code = fields.String(required=True, metadata={"description": _l("ok или код ошибки (not_found, forbidden, "
+                                                                    "transition_not_allowed, stale_version, ...)")})
     message = fields.String(required=True)
 
 
@@ -36,7 +38,7 @@ class BulkResultSchema(ApiSchema):
     succeeded = fields.Integer(required=True)
     failed = fields.Integer(required=True)
     results = fields.List(fields.Nested(BulkRouteResultSchema), required=True)
-    error = fields.String(metadata={"description": "Только когда не изменён ни один маршрут (404, 403, 409)"})
+    error = fields.String(metadata={"description": _l("Только когда не изменён ни один маршрут (404, 403, 409)")})
     message = fields.String()
 
 
@@ -61,8 +63,8 @@ class InboxItemSchema(ApiSchema):
     school_id = fields.Integer(allow_none=True)
     school_name = fields.String(allow_none=True)
     since = UtcDateTime()
-    days = fields.Integer(metadata={"description": "Дней ожидания (для просрочки — дней после срока; "
-                                                   "для скорого срока — отрицательное число дней до него)"})
+    days = fields.Integer(metadata={"description": _l("Дней ожидания (для просрочки — дней после срока; "
+                                                      "для скорого срока — отрицательное число дней до него)")})
     overdue = fields.Boolean()
     count = fields.Integer(allow_none=True)
     ref_id = fields.Integer(allow_none=True)
