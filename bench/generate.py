@@ -346,12 +346,13 @@ def _route(loader, next_id, rng, today, plan, teacher, curator, head, school_id,
         changes.append((clock, event, actor, source, dest, comment))
         return clock
 
-    review_requested_at = None
+    review_requested_at = approved_at = None
     if plan != "draft":
         review_requested_at = step(3, "request_review")
     if state != "drafted":
         review_requested_at = None
-        step(3, "approve", curator, "drafted", "curator_approved")
+        # Kept through the close and the archive (from in progress), as the workflow keeps it.
+        approved_at = step(3, "approve", curator, "drafted", "curator_approved")
     if state in {"in_progress", "reflected", "closed"}:
         step(2, "start", teacher, "curator_approved", "in_progress")
 
@@ -421,7 +422,8 @@ def _route(loader, next_id, rng, today, plan, teacher, curator, head, school_id,
                request=f"Затруднения в области «{deficit[0].lower()}» по результатам диагностики "
                        f"профессиональных компетенций: {deficit[1].lower()}.",
                reflection=reflection, recommendations=recommendations,
-               review_requested_at=review_requested_at, state_changed_at=state_changed_at,
+               review_requested_at=review_requested_at, approved_at=approved_at,
+               state_changed_at=state_changed_at,
                created_at=created, updated_at=max([created] + [c[0] for c in changes]))
     for row in activities:
         loader.add("activities", **row)

@@ -116,6 +116,9 @@ class Route(db.Model):
     recommendations: Mapped[str] = mapped_column(Text, default="")
     # Set while a draft waits for the curator's review.
     review_requested_at: Mapped[datetime | None]
+    # When the curator approved the route, kept while it goes on (and once it is closed), cleared when it
+    # is returned to the draft: set exactly on the routes the monitoring counts in B2 (workflow/monitoring.py).
+    approved_at: Mapped[datetime | None]
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

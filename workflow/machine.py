@@ -31,6 +31,11 @@ def _record(event_data):
     route.state_changed_at = now
     route.updated_at = now
     route.review_requested_at = now if trigger == "request_review" else None
+    if trigger == "approve":
+        route.approved_at = now
+    elif event_data.transition.dest == "drafted":
+        # Back to the draft (return_to_draft): no longer approved until approved again.
+        route.approved_at = None
     route.events.append(
         RouteEvent(
             actor_id=event_data.kwargs["actor"].id,

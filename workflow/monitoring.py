@@ -12,13 +12,13 @@ import re
 from datetime import date, datetime
 
 from babel.dates import format_date
-from sqlalchemy import and_, case, distinct, exists, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import (
     Activity, ActivityStatus, Diagnostic, DiagnosticResult, MonitoringCampaign, Municipality, Role, Route,
-    RouteEvent, School, StoredFile, User, db,
+    School, StoredFile, User, db,
 )
 from models._time import utcnow
 from models.diagnostics import CampaignState
@@ -260,17 +260,27 @@ def _diagnostic_ids(municipality_id, diagnostic_id, period_end):
 
 
 def approved_clause():
-    """SQL: the route was approved by the curator and was not archived before that (correlated on Route)."""
-    approved_once = exists().where(RouteEvent.route_id == Route.id, RouteEvent.event == "approve")
-    archived_as_draft = exists().where(RouteEvent.route_id == Route.id, RouteEvent.event == "archive",
-                                       RouteEvent.from_state == "drafted")
-    return or_(Route.state.in_(APPROVED_STATES),
-               and_(Route.state == "closed", approved_once, ~archived_as_draft))
+    """SQL: the route was approved by the curator and not returned to the draft since (on Route).
+
+    Route.approved_at is set by the approve transition and cleared by a return to the draft, so it is
+    set exactly while the route is curator_approved, in progress or reflected, or closed after its
+    approval (closed by the curator, or archived from any state but the draft).
+    """
+    return Route.approved_at.isnot(None)
 
 
-def _participants(diagnostic_ids):
+def _participants(municipality_id, diagnostic_id, period_end):
+    """The distinct (teacher, school) pairs of the counted diagnostics' results.
+
+    Joined to the diagnostics rather than filtered by `IN (their ids)`: SQLite's planner then reads the
+    results by diagnostic instead of scanning them all in school or teacher order.
+    """
+    counted = (Diagnostic.id == diagnostic_id, Diagnostic.municipality_id == municipality_id) \
+        if diagnostic_id is not None else (Diagnostic.municipality_id == municipality_id,
+                                           Diagnostic.held_on <= period_end)
     return (select(DiagnosticResult.teacher_id.label("teacher_id"), DiagnosticResult.school_id.label("school_id"))
-            .where(DiagnosticResult.diagnostic_id.in_(diagnostic_ids)).distinct().subquery())
+            .join(Diagnostic, Diagnostic.id == DiagnosticResult.diagnostic_id).where(*counted)
+            .group_by(DiagnosticResult.teacher_id, DiagnosticResult.school_id).subquery())
 
 
 def _b2_teachers(diagnostic_ids):
@@ -296,47 +306,83 @@ def _school_sort_key(name):
     return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", name or "")]
 
 
+def _participant_rows(municipality_id, diagnostic_id, period_end):
+    """One row per teacher and school of a counted diagnostic's results: the teacher's routes in B2 and
+    `nth`, 1 on the teacher's first school only (so the totals count every teacher once)."""
+    pairs = _participants(municipality_id, diagnostic_id, period_end)
+    routes = (select(func.count(Route.id))
+              .where(Route.teacher_id == pairs.c.teacher_id,
+                     Route.diagnostic_id.in_(_diagnostic_ids(municipality_id, diagnostic_id, period_end)),
+                     approved_clause())
+              .correlate(pairs).scalar_subquery())
+    nth = func.row_number().over(partition_by=pairs.c.teacher_id, order_by=pairs.c.school_id)
+    return select(pairs.c.teacher_id, pairs.c.school_id, routes.label("routes"), nth.label("nth")).subquery()
+
+
+_FIGURE_STATEMENTS = {}
+
+
+def _figure_statements(one_diagnostic):
+    """compute_figures' statements, built once per kind of campaign (one diagnostic, or all held by the
+    period's end) with bound parameters: building and keying them anew cost as much as running them."""
+    statements = _FIGURE_STATEMENTS.get(one_diagnostic)
+    if statements is not None:
+        return statements
+    municipality_id = bindparam("municipality_id")
+    diagnostic_id = bindparam("diagnostic_id") if one_diagnostic else None
+    period_end = None if one_diagnostic else bindparam("period_end")
+    rows = _participant_rows(municipality_id, diagnostic_id, period_end)
+    first, in_b2 = rows.c.nth == 1, rows.c.routes > 0
+    overdue = (select(func.count(Activity.id))
+               .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
+                      Activity.deadline < bindparam("today"))
+               .correlate(Route).scalar_subquery())
+    statements = {
+        # Per school of the participants: C2, B2, and the same counting each teacher once (on their first
+        # school), with their routes in B2, for the totals.
+        "counts": select(rows.c.school_id, func.count(), func.count(case((in_b2, 1))),
+                         func.count(case((first, 1))), func.count(case((and_(first, in_b2), 1))),
+                         func.coalesce(func.sum(case((first, rows.c.routes))), 0)).group_by(rows.c.school_id),
+        # Every school of the municipality with its routes by state and, of the routes under way, their
+        # planned activities past the deadline.
+        "schools": select(School.id, School.name, Route.state, func.count(Route.id),
+                          func.sum(case((Route.state.in_(ACTIVE_STATES), overdue)))).select_from(School)
+        .outerjoin(Route, Route.school_id == School.id).where(School.municipality_id == municipality_id)
+        .group_by(School.id, School.name, Route.state),
+        "diagnostics": select(Diagnostic)
+        .where(Diagnostic.id.in_(_diagnostic_ids(municipality_id, diagnostic_id, period_end)))
+        .order_by(Diagnostic.held_on, Diagnostic.id),
+    }
+    _FIGURE_STATEMENTS[one_diagnostic] = statements
+    return statements
+
+
 def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=None):
-    """Return the live figures: totals and per school, C2, B2, F2, routes by state, overdue activities."""
+    """Return the live figures: totals and per school, C2, B2, F2, routes by state, overdue activities.
+
+    C2, B2 and the routes developed come from one GROUP BY over the diagnostic's participants.
+    """
     today = today or date.today()
-    diagnostic_ids = _diagnostic_ids(municipality_id, diagnostic_id, period_end)
-    participants = _participants(diagnostic_ids)
-    b2_teachers = _b2_teachers(diagnostic_ids)
-    in_b2 = case((participants.c.teacher_id.in_(b2_teachers), participants.c.teacher_id))
-    school_ids = select(School.id).where(School.municipality_id == municipality_id)
+    statements = _figure_statements(diagnostic_id is not None)
+    params = {"municipality_id": municipality_id}
+    params.update({"diagnostic_id": diagnostic_id} if diagnostic_id is not None else {"period_end": period_end})
+    counted_by_school = db.session.execute(statements["counts"], params).all()
+    counts = {school_id: (c2, b2) for school_id, c2, b2, *_ in counted_by_school}
+    c2_total = sum(row[3] for row in counted_by_school)
+    b2_total = sum(row[4] for row in counted_by_school)
+    # int(): PostgreSQL sums integers as numeric.
+    routes_developed = int(sum(row[5] for row in counted_by_school))
+    names, by_state, overdue_by_school = {}, {}, {}
+    for school_id, name, state, count, overdue in db.session.execute(statements["schools"],
+                                                                     {**params, "today": today}):
+        names[school_id] = name
+        by_state.setdefault(school_id, {s: 0 for s in STATES})
+        overdue_by_school[school_id] = overdue_by_school.get(school_id, 0) + int(overdue or 0)
+        if state is not None:
+            by_state[school_id][state] = count
+    per_school = [(school_id, name, *counts.get(school_id, (0, 0))) for school_id, name in names.items()]
+    counted = db.session.execute(statements["diagnostics"], params).scalars().all()
 
-    per_school = db.session.execute(
-        select(School.id, School.name, func.count(distinct(participants.c.teacher_id)),
-               func.count(distinct(in_b2)))
-        .select_from(School).outerjoin(participants, participants.c.school_id == School.id)
-        .where(School.municipality_id == municipality_id).group_by(School.id, School.name)
-    ).all()
-    c2_total, b2_total = db.session.execute(
-        select(func.count(distinct(participants.c.teacher_id)), func.count(distinct(in_b2)))
-    ).one()
-    routes_developed = db.session.execute(
-        select(func.count(distinct(Route.id))).where(
-            Route.diagnostic_id.in_(diagnostic_ids), approved_clause(),
-            Route.teacher_id.in_(select(participants.c.teacher_id)))
-    ).scalar_one()
-    states = db.session.execute(
-        select(Route.school_id, Route.state, func.count(Route.id))
-        .where(Route.school_id.in_(school_ids)).group_by(Route.school_id, Route.state)
-    ).all()
-    overdue = db.session.execute(
-        select(Route.school_id, func.count(Activity.id)).join(Route, Route.id == Activity.route_id)
-        .where(Route.school_id.in_(school_ids), Route.state.in_(ACTIVE_STATES),
-               Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < today)
-        .group_by(Route.school_id)
-    ).all()
-    counted = db.session.execute(
-        select(Diagnostic).where(Diagnostic.id.in_(diagnostic_ids)).order_by(Diagnostic.held_on, Diagnostic.id)
-    ).scalars().all()
-
-    by_state = {school_id: {s: 0 for s in STATES} for school_id, *_ in per_school}
-    for school_id, state, count in states:
-        by_state.setdefault(school_id, {s: 0 for s in STATES})[state] = count
-    overdue_by_school = dict(overdue)
     schools = []
     for school_id, name, c2, b2 in per_school:
         schools.append({
@@ -363,7 +409,7 @@ def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=No
 def compute_teacher_lists(municipality_id, *, diagnostic_id=None, period_end):
     """Return {"c2": [...], "b2": [...]}: the teachers behind C2 and B2 (id, full name, school)."""
     diagnostic_ids = _diagnostic_ids(municipality_id, diagnostic_id, period_end)
-    participants = _participants(diagnostic_ids)
+    participants = _participants(municipality_id, diagnostic_id, period_end)
     b2_teachers = _b2_teachers(diagnostic_ids)
     rows = db.session.execute(
         select(User.id, User.full_name, func.min(School.name),
