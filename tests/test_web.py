@@ -347,7 +347,7 @@ def test_correction_add_and_remove_through_forms(client, auth, district):
     act(client, auth, "curator", f"/routes/{route.id}/corrections/{correction.id}/decision",
         {"version": fresh(route.id).version, "decision": "approve"})
     assert len(fresh(route.id).activities) == 1
-    assert "Дорожная карта до корректировки (2 мероприятий)" in page(client, route.id)
+    assert "Дорожная карта до корректировки (2 мероприятия)" in page(client, route.id)
 
 
 def test_department_head_archives_with_reason(client, auth, district):

@@ -2,6 +2,7 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, SubmitField
@@ -14,10 +15,10 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    login = StringField("Логин", validators=[DataRequired(message="Введите логин")])
-    password = PasswordField("Пароль", validators=[DataRequired(message="Введите пароль")])
-    remember = BooleanField("Запомнить меня")
-    submit = SubmitField("Войти")
+    login = StringField(_l("Логин"), validators=[DataRequired(message=_l("Введите логин"))])
+    password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль"))])
+    remember = BooleanField(_l("Запомнить меня"))
+    submit = SubmitField(_l("Войти"))
 
 
 def safe_next(target):
@@ -33,6 +34,14 @@ def safe_next(target):
     return target
 
 
+def _clear_session():
+    """Empty the session, keeping only the interface language the visitor chose."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
@@ -42,16 +51,16 @@ def login():
         try:
             user = security.attempt_login(form.login.data, form.password.data, request.remote_addr)
         except security.TooManyAttempts as exc:
-            flash(exc.message, "danger")
+            flash(str(exc.message), "danger")
             response = make_response(render_template("auth/login.html", form=form), 429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
         if user is None:
             # The same answer for an unknown login, a wrong password and a deactivated account.
-            flash(security.BAD_CREDENTIALS_MESSAGE, "danger")
+            flash(str(security.BAD_CREDENTIALS_MESSAGE), "danger")
         else:
-            # A fresh session on sign-in: nothing of the anonymous session carries over.
-            session.clear()
+            # A fresh session on sign-in: nothing of the anonymous session carries over but the language.
+            _clear_session()
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or url_for("web.index"))
     return render_template("auth/login.html", form=form)
@@ -65,6 +74,6 @@ def logout():
     db.session.commit()
     security.log_logout(current_user, request.remote_addr)
     logout_user()
-    session.clear()
-    flash("Вы вышли из системы.", "info")
+    _clear_session()
+    flash(_("Вы вышли из системы."), "info")
     return redirect(url_for("auth.login"))

@@ -2,7 +2,7 @@
 
 Thin views: parse the form, call workflow, render or redirect. A form that the
 service refuses (bad input, stale version, action not allowed now) is shown again
-with the user's input and a Russian message, under the service error's status.
+with the user's input and a message in the user's language, under the service error's status.
 """
 import io
 from datetime import date, datetime, timezone
@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for,
 )
+from babel.numbers import format_decimal
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -28,6 +30,7 @@ from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
 )
 from workflow.states import STATE_LABELS, STATES, TRANSITIONS_BY_TRIGGER
+from views.i18n import plural
 
 bp = Blueprint("web", __name__)
 
@@ -41,15 +44,15 @@ ACTIVITY_STATUS_TITLES = {k.value: v for k, v in ACTIVITY_STATUS_LABELS.items()}
 ROLE_TITLES = {k.value: v for k, v in ROLE_LABELS.items()}
 STATE_BADGES = {"drafted": "secondary", "curator_approved": "info", "in_progress": "primary",
                 "reflected": "warning", "closed": "success"}
-CORRECTION_ACTIONS = {"add": "Добавить мероприятие", "change": "Изменить мероприятие",
-                      "remove": "Исключить мероприятие"}
-CORRECTION_STATUS_TITLES = {"pending": "Ожидает решения куратора", "approved": "Утверждена",
-                            "rejected": "Отклонена"}
-ACTIVITY_FIELD_TITLES = {"stage": "Этап", "direction": "Направление", "deficit": "Дефицит / задача",
-                         "tasks": "Образовательные задачи", "forms": "Формы работы", "deadline": "Срок",
-                         "result_form": "Форма предъявления результата"}
-STALE_HINT = ("Ваши данные остались в форме и ещё не сохранены. Откройте маршрут в новой вкладке, сверьтесь "
-              "с изменениями и нажмите «Сохранить» ещё раз.")
+CORRECTION_ACTIONS = {"add": _l("Добавить мероприятие"), "change": _l("Изменить мероприятие"),
+                      "remove": _l("Исключить мероприятие")}
+CORRECTION_STATUS_TITLES = {"pending": _l("Ожидает решения куратора"), "approved": _l("Утверждена"),
+                            "rejected": _l("Отклонена")}
+ACTIVITY_FIELD_TITLES = {"stage": _l("Этап"), "direction": _l("Направление"), "deficit": _l("Дефицит / задача"),
+                         "tasks": _l("Образовательные задачи"), "forms": _l("Формы работы"), "deadline": _l("Срок выполнения"),
+                         "result_form": _l("Форма предъявления результата")}
+STALE_HINT = _l("Ваши данные остались в форме и ещё не сохранены. Откройте маршрут в новой вкладке, сверьтесь "
+                "с изменениями и нажмите «Сохранить» ещё раз.")
 
 HOME_ENDPOINTS = {
     Role.TEACHER.value: "web.routes",
@@ -92,25 +95,21 @@ def ru_datetime(value):
 
 @bp.app_template_filter("filesize_ru")
 def filesize_ru(size):
-    """Format a size in bytes as «N байт», «N,N КБ» or «N,N МБ»."""
+    """Format a size in bytes as «N байт», «N,N КБ» or «N,N МБ» (decimal point in English)."""
     size = int(size or 0)
     if size < 1024:
-        return f"{size} байт"
+        return plural(size, _("%(num)s байт|%(num)s байта|%(num)s байт", num=size))
+    locale = get_locale() or "ru"  # no locale outside a request: the source language
     if size < 1024 * 1024:
-        return f"{size / 1024:.1f} КБ".replace(".", ",")
-    return f"{size / (1024 * 1024):.1f} МБ".replace(".", ",")
+        return _("%(size)s КБ", size=format_decimal(size / 1024, format="0.0", locale=locale))
+    return _("%(size)s МБ", size=format_decimal(size / (1024 * 1024), format="0.0", locale=locale))
 
 
 @bp.app_template_filter("days_ru")
 def days_ru(number):
-    """Return "N день/дня/дней" with the right Russian plural."""
+    """Return "N день/дня/дней" with the right plural of the interface language."""
     number = int(number or 0)
-    tail = number % 100
-    if 11 <= tail <= 14:
-        word = "дней"
-    else:
-        word = {1: "день", 2: "дня", 3: "дня", 4: "дня"}.get(number % 10, "дней")
-    return f"{number} {word}"
+    return plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number))
 
 
 @bp.app_context_processor
@@ -138,7 +137,7 @@ def _form_version(form):
     """Return the route version a form carries; a form without one cannot be checked for staleness."""
     raw = (form.version.data or "").strip()
     if not raw.isdigit():
-        raise InvalidInput("В форме нет версии маршрута. Обновите страницу и повторите.")
+        raise InvalidInput(_("В форме нет версии маршрута. Обновите страницу и повторите."))
     return int(raw)
 
 
@@ -159,7 +158,7 @@ def _activity(route, activity_id):
     for activity in route.activities:
         if activity.id == activity_id:
             return activity
-    raise NotFound("Мероприятие не найдено")
+    raise NotFound(_("Мероприятие не найдено"))
 
 
 @bp.app_template_global()
@@ -173,9 +172,9 @@ def _require_section(route, section):
     """Refuse a page of a section the user may not edit now (403 without a role, else 409)."""
     if section not in service.editable_sections(route, current_user):
         if not permissions.relations(route, current_user):
-            raise NotPermitted("Недостаточно прав для изменения этого маршрута")
-        raise TransitionNotAllowed(
-            f"Этот раздел нельзя изменить в состоянии «{STATE_LABELS[route.state]}» или вашей ролью")
+            raise NotPermitted(_("Недостаточно прав для изменения этого маршрута"))
+        raise TransitionNotAllowed(_("Этот раздел нельзя изменить в состоянии «%(state)s» или вашей ролью",
+                                     state=STATE_LABELS[route.state]))
 
 
 # --- forms ----------------------------------------------------------------------------------------
@@ -184,83 +183,88 @@ def _date_field(label):
     return StringField(label, validators=[Optional()], render_kw={"type": "date"})
 
 
+# WTForms' Length fills in %(max)d.
+TOO_LONG = _l("Не длиннее %(max)d символов")
+
+
 class VersionedForm(FlaskForm):
     version = HiddenField()
 
 
 class DraftForm(VersionedForm):
-    period_start = _date_field("Начало периода реализации")
-    period_end = _date_field("Окончание периода реализации")
-    workplace = StringField("Место работы (образовательная организация)",
-                            validators=[Length(max=300, message="Не длиннее 300 символов")])
-    education = TextAreaField("Образование (что и когда окончил)",
-                              validators=[Length(max=500, message="Не длиннее 500 символов")],
+    period_start = _date_field(_l("Начало периода реализации"))
+    period_end = _date_field(_l("Окончание периода реализации"))
+    workplace = StringField(_l("Место работы (образовательная организация)"),
+                            validators=[Length(max=300, message=TOO_LONG)])
+    education = TextAreaField(_l("Образование (что и когда окончил)"),
+                              validators=[Length(max=500, message=TOO_LONG)],
                               render_kw={"rows": 2})
-    position = StringField("Должность", validators=[Length(max=200, message="Не длиннее 200 символов")])
-    subject = StringField("Преподаваемый предмет", validators=[Length(max=200, message="Не длиннее 200 символов")])
-    experience_years = StringField("Педагогический стаж, лет",
+    position = StringField(_l("Должность"), validators=[Length(max=200, message=TOO_LONG)])
+    subject = StringField(_l("Преподаваемый предмет"), validators=[Length(max=200, message=TOO_LONG)])
+    experience_years = StringField(_l("Педагогический стаж, лет"),
                                    render_kw={"type": "number", "min": 0, "max": 80, "step": 1})
-    qualification_category = StringField("Квалификационная категория",
-                                         validators=[Length(max=120, message="Не длиннее 120 символов")])
-    attestation_date = _date_field("Дата последней аттестации")
-    request = TextAreaField("Профессиональный запрос / затруднение / область затруднений",
+    qualification_category = StringField(_l("Квалификационная категория"),
+                                         validators=[Length(max=120, message=TOO_LONG)])
+    attestation_date = _date_field(_l("Дата последней аттестации"))
+    request = TextAreaField(_l("Профессиональный запрос / затруднение / область затруднений"),
                             render_kw={"rows": 5})
-    submit = SubmitField("Сохранить")
+    submit = SubmitField(_l("Сохранить"))
 
 
 class ActivityForm(VersionedForm):
-    stage = SelectField("Этап", choices=[SelectChoice(k, v) for k, v in STAGE_TITLES.items()], validate_choice=False)
-    direction = SelectField("Направление деятельности", choices=[SelectChoice(k, v) for k, v in DIRECTION_TITLES.items()],
-                            validate_choice=False)
-    deficit = TextAreaField("Профессиональный дефицит / задача на период", render_kw={"rows": 2})
-    tasks = TextAreaField("Образовательные задачи", render_kw={"rows": 2})
-    forms = TextAreaField("Формы работы / взаимодействия", render_kw={"rows": 2})
-    deadline = _date_field("Срок")
-    result_form = TextAreaField("Форма предъявления результата", render_kw={"rows": 2})
-    submit = SubmitField("Сохранить")
+    stage = SelectField(_l("Этап"), choices=[SelectChoice(k, v) for k, v in STAGE_TITLES.items()], validate_choice=False)
+    direction = SelectField(_l("Направление деятельности"),
+                            choices=[SelectChoice(k, v) for k, v in DIRECTION_TITLES.items()], validate_choice=False)
+    deficit = TextAreaField(_l("Профессиональный дефицит / задача на период"), render_kw={"rows": 2})
+    tasks = TextAreaField(_l("Образовательные задачи"), render_kw={"rows": 2})
+    forms = TextAreaField(_l("Формы работы / взаимодействия"), render_kw={"rows": 2})
+    deadline = _date_field(_l("Срок выполнения"))
+    result_form = TextAreaField(_l("Форма предъявления результата"), render_kw={"rows": 2})
+    submit = SubmitField(_l("Сохранить"))
 
 
 class ResultForm(VersionedForm):
-    status = RadioField("Отметка", choices=[SelectChoice("done", "Выполнено"), SelectChoice("not_done", "Не выполнено"),
-                                 SelectChoice("planned", "Снять отметку (запланировано)")],
+    status = RadioField(_l("Отметка"), choices=[SelectChoice("done", _l("Выполнено")),
+                                             SelectChoice("not_done", _l("Не выполнено")),
+                                             SelectChoice("planned", _l("Снять отметку (запланировано)"))],
                         validate_choice=False, default="done")
-    product = TextAreaField("Продукт (результат): что сделано", render_kw={"rows": 3})
-    product_url = StringField("Ссылка на продукт (необязательно)",
-                              validators=[Length(max=1000, message="Не длиннее 1000 символов")],
+    product = TextAreaField(_l("Продукт (результат): что сделано"), render_kw={"rows": 3})
+    product_url = StringField(_l("Ссылка на продукт (необязательно)"),
+                              validators=[Length(max=1000, message=TOO_LONG)],
                               render_kw={"type": "url", "placeholder": "https://"})
-    file = FileField("Файл продукта (необязательно)")
-    reason = TextAreaField("Причина невыполнения", render_kw={"rows": 2})
-    submit = SubmitField("Сохранить")
+    file = FileField(_l("Файл продукта (необязательно)"))
+    reason = TextAreaField(_l("Причина невыполнения"), render_kw={"rows": 2})
+    submit = SubmitField(_l("Сохранить"))
 
 
 class CorrectionForm(ActivityForm):
     action = HiddenField()
     activity_id = HiddenField()
-    reason = TextAreaField("Почему нужна корректировка", render_kw={"rows": 3})
-    submit = SubmitField("Отправить куратору")
+    reason = TextAreaField(_l("Почему нужна корректировка"), render_kw={"rows": 3})
+    submit = SubmitField(_l("Отправить куратору"))
 
 
 class TextSectionForm(VersionedForm):
     text = TextAreaField(render_kw={"rows": 10})
-    submit = SubmitField("Сохранить")
-    submit_and_send = SubmitField("Сохранить и отправить")
+    submit = SubmitField(_l("Сохранить"))
+    submit_and_send = SubmitField(_l("Сохранить и отправить"))
 
 
 TEXT_SECTIONS = {
     "reflection": {
         "field": "reflection", "section": "reflection", "trigger": "submit_reflection",
-        "title": "Раздел 4. Саморефлексия",
-        "label": "Саморефлексия профессионального пути и эффективности маршрута",
-        "help": "Что удалось, какие дефициты преодолены, какие продукты созданы, что осталось трудным.",
-        "send_label": "Сохранить и представить куратору",
+        "title": _l("Раздел 4. Саморефлексия"),
+        "label": _l("Саморефлексия профессионального пути и эффективности маршрута"),
+        "help": _l("Что удалось, какие дефициты преодолены, какие продукты созданы, что осталось трудным."),
+        "send_label": _l("Сохранить и представить куратору"),
     },
     "recommendations": {
         "field": "recommendations", "section": "recommendations", "trigger": "close",
-        "title": "Раздел 5. Рекомендации куратора",
-        "label": "Рекомендации куратора",
-        "help": "Например: курсы повышения квалификации, участие в профессиональных сообществах, "
-                "обобщение опыта.",
-        "send_label": "Сохранить и закрыть маршрут",
+        "title": _l("Раздел 5. Рекомендации куратора"),
+        "label": _l("Рекомендации куратора"),
+        "help": _l("Например: курсы повышения квалификации, участие в профессиональных сообществах, "
+                   "обобщение опыта."),
+        "send_label": _l("Сохранить и закрыть маршрут"),
     },
 }
 
@@ -278,35 +282,63 @@ def index():
 @login_required
 def routes():
     """List the routes the user may see: own, the school's, the municipality's; filter and paginate."""
-    state = request.args.get("state") or None
-    if state not in STATES:
-        state = None
-    may_filter_school = current_user.role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value}
-    school_id = _int_arg("school") if may_filter_school else None
-    query = queries.routes_query(current_user, state=state, school_id=school_id)
+    role = current_user.role
+    filters = _route_filters(schools=role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value},
+                             curators=role in {Role.SCHOOL_HEAD.value, Role.DEPARTMENT_HEAD.value, Role.ADMIN.value},
+                             text=role != Role.TEACHER.value)
+    school_id = filters["school_id"]
+    query = queries.routes_query(current_user, **filters["query"])
     rows, total, pages, page, per_page = queries.paginate(query, _int_arg("page", 1), _page_size())
     counts = queries.state_counts(current_user, school_id=school_id)
     overdue_activities, overdue_routes = queries.overdue_summary(current_user, school_id=school_id)
     return render_template(
-        "routes/list.html", rows=rows, total=total, pages=pages, page=page, state=state,
-        school_id=school_id, schools=queries.visible_schools(current_user) if may_filter_school else [],
+        "routes/list.html", rows=rows, total=total, pages=pages, page=page, state=filters["state"],
+        school_id=school_id, schools=filters["schools"], filters=_route_filter_options(filters, counts),
         counts=counts, overdue_activities=overdue_activities, overdue_routes=overdue_routes,
         title=_list_title(), may_create=current_user.role in {Role.TEACHER.value, Role.CURATOR.value},
     )
 
 
+def _route_filters(*, schools=False, curators=False, text=True):
+    """Read the route lists' filters from the query string: state, school, curator, teacher name, overdue."""
+    state = request.args.get("state") or None
+    if state not in STATES:
+        state = None
+    school_choices = queries.visible_schools(current_user) if schools else []
+    curator_choices = queries.visible_curators(current_user) if curators else []
+    school_id = _int_arg("school") if schools else None
+    curator_id = _int_arg("curator") if curators else None
+    needle = (request.args.get("q") or "").strip()[:100] if text else ""
+    overdue = request.args.get("overdue") == "1"
+    return {
+        "state": state, "school_id": school_id, "curator_id": curator_id, "text": needle, "overdue": overdue,
+        "show_text": text, "schools": school_choices,
+        "school_options": [(s.id, s.name) for s in school_choices],
+        "curator_options": [(c.id, c.full_name) for c in curator_choices],
+        "query": {"state": state, "school_id": school_id, "curator_id": curator_id, "text": needle,
+                  "overdue": overdue},
+    }
+
+
+def _route_filter_options(filters, counts):
+    """Add the state choices with the number of routes in each; return the filters."""
+    filters["state_options"] = [(key, f"{label} ({counts.get(key, 0)})") for key, label in STATE_LABELS.items()]
+    return filters
+
+
 def _list_title():
     role = current_user.role
     if role == Role.TEACHER.value:
-        return "Мои маршруты"
+        return _("Мои маршруты")
     if role == Role.SCHOOL_HEAD.value:
-        school = current_user.school.name if current_user.school else "школы"
-        return f"Маршруты педагогов: {school}"
+        if not current_user.school:
+            return _("Маршруты педагогов школы")
+        return _("Маршруты педагогов: %(school)s", school=current_user.school.name)
     if role == Role.DEPARTMENT_HEAD.value:
-        return "Маршруты педагогов муниципалитета"
+        return _("Маршруты педагогов муниципалитета")
     if role == Role.CURATOR.value:
-        return "Маршруты: мои и моих педагогов"
-    return "Все маршруты"
+        return _("Маршруты: мои и моих педагогов")
+    return _("Все маршруты")
 
 
 @bp.route("/queue")
@@ -314,13 +346,12 @@ def _list_title():
 def queue():
     """The curator's queue: what waits on the curator and for how long; then all their teachers' routes."""
     permissions.require_role(current_user, Role.CURATOR)
-    items, queue_total, queue_pages, queue_page, _ = queries.curator_queue(
+    items, queue_total, queue_pages, queue_page, _per_page = queries.curator_queue(
         current_user, page=_int_arg("qpage", 1), per_page=_page_size())
-    state = request.args.get("state") or None
-    if state not in STATES:
-        state = None
-    rows, total, pages, page, _ = queries.paginate(
-        queries.curated_routes_query(current_user, state=state), _int_arg("page", 1), _page_size())
+    filters = _route_filters()
+    state = filters["state"]
+    rows, total, pages, page, _per_page = queries.paginate(
+        queries.curated_routes_query(current_user, **filters["query"]), _int_arg("page", 1), _page_size())
     curated = queries.curated_ids(current_user)  # own teachers and, today, those of the curators substituted
     counts = queries.state_counts(current_user, curator_id=curated)
     overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=curated)
@@ -329,6 +360,7 @@ def queue():
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
         queue_page=queue_page,
         rows=rows, total=total, pages=pages, page=page, state=state, counts=counts,
+        filters=_route_filter_options(filters, counts),
         overdue_activities=overdue_activities, overdue_routes=overdue_routes, own_routes=own,
     )
 
@@ -339,7 +371,7 @@ def create_route():
     """Create a draft for oneself (teacher) or for an assigned teacher (curator)."""
     teacher_id = request.form.get("teacher_id", type=int)
     route = service.create_route(current_user, teacher_id=teacher_id)
-    flash("Черновик маршрута создан. Заполните период, разделы 1–2 и дорожную карту.", "success")
+    flash(_("Черновик маршрута создан. Заполните период, разделы 1–2 и дорожную карту."), "success")
     return redirect(url_for("web.edit_route", route_id=route.id))
 
 
@@ -351,7 +383,7 @@ def teacher(teacher_id):
         select(User).where(User.id == teacher_id).options(joinedload(User.school), joinedload(User.curator))
     ).scalar_one_or_none()
     permissions.require_view_teacher(current_user, person)
-    rows, total, pages, page, _ = queries.paginate(
+    rows, total, pages, page, _per_page = queries.paginate(
         queries.routes_query(current_user, teacher_id=person.id), _int_arg("page", 1), _page_size())
     return render_template(
         "routes/teacher.html", teacher=person, rows=rows, total=total, pages=pages, page=page,
@@ -381,12 +413,13 @@ def _correction_view(correction, activities_by_id, numbers):
     elif target_id in activities_by_id:
         before = _activity_data(activities_by_id[target_id])
     if proposal.get("action") == "add":
-        target = "Новое мероприятие"
+        target = _("Новое мероприятие")
     elif before is not None:
-        number = numbers.get(target_id)
-        target = f"Мероприятие{' № ' + str(number) if number else ''}: {before.get('deficit') or before.get('tasks')}"
+        number, text = numbers.get(target_id), before.get("deficit") or before.get("tasks")
+        target = (_("Мероприятие № %(number)s: %(text)s", number=number, text=text) if number
+                  else _("Мероприятие: %(text)s", text=text))
     else:
-        target = "Мероприятие (удалено из дорожной карты)"
+        target = _("Мероприятие (удалено из дорожной карты)")
     changes = []
     for name, value in (proposal.get("fields") or {}).items():
         old = _field_text(name, before.get(name)) if before and proposal.get("action") == "change" else ""
@@ -472,10 +505,10 @@ def edit_route(route_id):
         except RECOVERABLE as exc:
             error, status = _fail_form(form, exc, route_id), exc.status
         else:
-            flash("Изменения сохранены.", "success")
+            flash(_("Изменения сохранены."), "success")
             return redirect(url_for("web.route", route_id=route_id))
     else:
-        error, status = "Проверьте поля формы.", 422
+        error, status = _("Проверьте поля формы."), 422
     return render_template("routes/edit.html", route=route, form=form, error=error), status
 
 
@@ -514,10 +547,10 @@ def edit_activity(route_id, activity_id=None):
         except RECOVERABLE as exc:
             error, status = _fail_form(form, exc, route_id), exc.status
         else:
-            flash("Мероприятие сохранено." if activity else "Мероприятие добавлено в дорожную карту.", "success")
+            flash(_("Мероприятие сохранено.") if activity else _("Мероприятие добавлено в дорожную карту."), "success")
             return redirect(url_for("web.route", route_id=route_id, _anchor="roadmap"))
     else:
-        error, status = "Проверьте поля формы.", 422
+        error, status = _("Проверьте поля формы."), 422
     return render_template("routes/activity_form.html", route=route, activity=activity, form=form,
                            error=error), status
 
@@ -531,7 +564,7 @@ def delete_activity(route_id, activity_id):
         service.delete_activity(route_id, activity_id, current_user, _form_version(form))
     except RECOVERABLE as exc:
         return _render_route(service.load_route(route_id, current_user), exc.status, exc.message)
-    flash("Мероприятие удалено из дорожной карты.", "success")
+    flash(_("Мероприятие удалено из дорожной карты."), "success")
     return redirect(url_for("web.route", route_id=route_id, _anchor="roadmap"))
 
 
@@ -567,12 +600,12 @@ def activity_result(route_id, activity_id):
         except RECOVERABLE as exc:
             error, status = _fail_form(form, exc, route_id), exc.status
             if request.files.get("file") and request.files["file"].filename:
-                error += " Файл, если он был выбран, нужно выбрать заново."
+                error += " " + _("Файл, если он был выбран, нужно выбрать заново.")
         else:
-            flash("Результат мероприятия сохранён.", "success")
+            flash(_("Результат мероприятия сохранён."), "success")
             return redirect(url_for("web.route", route_id=route_id, _anchor=f"activity-{activity.id}"))
     else:
-        error, status = "Проверьте поля формы.", 422
+        error, status = _("Проверьте поля формы."), 422
     return render_template("routes/result_form.html", route=route, activity=activity, form=form,
                            error=error), status
 
@@ -613,10 +646,10 @@ def request_correction(route_id):
         except RECOVERABLE as exc:
             error, status = _fail_form(form, exc, route_id), exc.status
         else:
-            flash("Корректировка отправлена куратору на решение.", "success")
+            flash(_("Корректировка отправлена куратору на решение."), "success")
             return redirect(url_for("web.route", route_id=route_id, _anchor="corrections"))
     else:
-        error, status = "Проверьте поля формы.", 422
+        error, status = _("Проверьте поля формы."), 422
     return render_template("routes/correction_form.html", route=route, activity=activity, form=form,
                            action=action, action_title=CORRECTION_ACTIONS[action], error=error), status
 
@@ -630,15 +663,15 @@ def decide_correction(route_id, correction_id):
     comment = request.form.get("comment", "")
     try:
         if decision not in {"approve", "reject"}:
-            raise InvalidInput("Выберите решение: утвердить или отклонить")
+            raise InvalidInput(_("Выберите решение: утвердить или отклонить"))
         service.decide_correction(route_id, correction_id, current_user, approve=decision == "approve",
                                   comment=comment, version=_form_version(form))
     except RECOVERABLE as exc:
         route = service.load_route(route_id, current_user)
         return _render_route(route, exc.status, exc.message,
                              keep={"correction_id": correction_id, "comment": comment})
-    flash("Корректировка утверждена и внесена в дорожную карту." if decision == "approve"
-          else "Корректировка отклонена.", "success")
+    flash(_("Корректировка утверждена и внесена в дорожную карту.") if decision == "approve"
+          else _("Корректировка отклонена."), "success")
     return redirect(url_for("web.route", route_id=route_id, _anchor="corrections"))
 
 
@@ -661,12 +694,12 @@ def text_section(route_id, kind):
     except RECOVERABLE as exc:
         error, status = _fail_form(form, exc, route_id), exc.status
         return render_template("routes/text_form.html", route=route, form=form, spec=spec, error=error), status
-    flash("Сохранено.", "success")
+    flash(_("Сохранено."), "success")
     if form.submit_and_send.data:
         try:
             service.apply_transition(route_id, spec["trigger"], current_user, version=route.version)
         except WorkflowError as exc:
-            flash(f"Текст сохранён, но отправить не удалось: {exc.message}", "warning")
+            flash(_("Текст сохранён, но отправить не удалось: %(reason)s", reason=exc.message), "warning")
         else:
             flash(f"{queries.EVENT_LABELS[spec['trigger']]}.", "success")
     return redirect(url_for("web.route", route_id=route_id))
