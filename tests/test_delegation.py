@@ -360,3 +360,26 @@ def test_delegation_page_access(district, client, auth):
     assert 'id="all-substitutions"' in text and "Пользователь director2" in text
     assert db.session.execute(select(User.id).join(Substitution, Substitution.substitute_id == User.id)) \
         .scalar_one() == d.other_school_head.id
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+def test_substitutes_hear_of_what_their_principal_hears_while_they_act(district):
+    from models.notification import Notification
+    from workflow import notifications
+    d = district
+    route = d.route()
+    substitution = substitute(d)
+    service.apply_transition(route.id, "request_review", d.teacher)
+
+    def notified(event):
+        return sorted(db.session.execute(select(Notification.user_id).where(
+            Notification.route_id == route.id, Notification.kind == event)).scalars().all())
+
+    assert notified("request_review") == sorted([d.curator.id, d.other_curator.id])
+    # The substitute acting is not told of their own action; the teacher hears of it as usual.
+    service.apply_transition(route.id, "approve", d.other_curator)
+    assert notified("approve") == [d.teacher.id]
+    assert notifications.recipients(route, "submit_reflection", d.teacher) == [d.curator.id, d.other_curator.id]
+    delegation.cancel_substitution(d.curator, substitution.id)
+    assert notifications.recipients(route, "submit_reflection", d.teacher) == [d.curator.id]

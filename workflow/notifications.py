@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 from models import Route, RouteEvent, User, db
 from models._time import utcnow
 from models.notification import Notification, RouteComment
-from workflow import mail
+from workflow import delegation, mail
 from workflow.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,12 @@ def recipients(route, event, actor):
     for user_id in wanted:
         if user_id is not None and user_id != actor_id and user_id not in result:
             result.append(user_id)
+    # Whoever substitutes a recipient today hears of it too (workflow/delegation.py; not transitively).
+    substitutes = delegation.current_substitutes(result)
+    for user_id in list(result):
+        for substitute_id in sorted(substitutes.get(user_id, ())):
+            if substitute_id != actor_id and substitute_id not in result:
+                result.append(substitute_id)
     return result
 
 
