@@ -4,6 +4,7 @@ import os
 import secrets
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -44,7 +45,8 @@ def create_app(test_config=None):
     migrate.init_app(app, db, directory=str(config.BASE_DIR / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.login_message = _l("Войдите, чтобы продолжить.")
+    login_manager.localize_callback = str  # flash the message in the request's language, as plain text
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "strong"
     csrf.init_app(app)
@@ -132,7 +134,8 @@ def wants_json():
 
 
 def error_response(status, code, message, details=None):
-    """Return an error as JSON for the API and as a Russian page for the web."""
+    """Return an error as JSON for the API and as a page for the web, in the user's language."""
+    message = str(message)
     if wants_json():
         body = {"error": code, "message": message}
         if details:
@@ -142,16 +145,16 @@ def error_response(status, code, message, details=None):
 
 
 HTTP_MESSAGES = {
-    400: "Неверный запрос.",
-    401: "Требуется вход в систему.",
-    403: "Недостаточно прав.",
-    404: "Страница не найдена.",
-    405: "Метод не поддерживается.",
-    409: "Конфликт: данные уже изменены.",
-    413: "Файл слишком большой.",
-    415: "Неподдерживаемый тип данных.",
-    422: "Неверные данные.",
-    429: "Слишком много попыток. Повторите позже.",
+    400: _l("Неверный запрос."),
+    401: _l("Требуется вход в систему."),
+    403: _l("Недостаточно прав."),
+    404: _l("Страница не найдена."),
+    405: _l("Метод не поддерживается."),
+    409: _l("Конфликт: данные уже изменены."),
+    413: _l("Файл слишком большой."),
+    415: _l("Неподдерживаемый тип данных."),
+    422: _l("Неверные данные."),
+    429: _l("Слишком много попыток. Повторите позже."),
 }
 
 
@@ -163,7 +166,7 @@ def _register_error_handlers(app):
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
         return error_response(400, "csrf_failed",
-                              "Форма устарела или отправлена не с этого сайта. Обновите страницу и повторите.")
+                              _("Форма устарела или отправлена не с этого сайта. Обновите страницу и повторите."))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):
@@ -178,4 +181,4 @@ def _register_error_handlers(app):
     def _unexpected(exc):
         log.exception("Unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
-        return error_response(500, "internal_error", "Внутренняя ошибка. Мы уже знаем о ней; повторите позже.")
+        return error_response(500, "internal_error", _("Внутренняя ошибка. Мы уже знаем о ней; повторите позже."))
