@@ -20,7 +20,7 @@ from wtforms.validators import Length, Optional
 from models import Role
 from models.diagnostics import RESOURCE_FORMAT_LABELS, RESOURCE_KIND_LABELS, RESOURCE_LEVEL_LABELS
 from models.route import DIRECTION_LABELS
-from workflow import diagnostics, permissions, resources, service
+from workflow import diagnostics, permissions, queries, resources, service
 from workflow.errors import Conflict, InvalidInput, NotPermitted, StaleVersion, TransitionNotAllowed
 from workflow.spreadsheets import MAX_FILE_BYTES, ImportFailed, error
 
@@ -33,6 +33,11 @@ DIRECTIONS = {d.value: label for d, label in DIRECTION_LABELS.items()}
 def _page():
     page = request.args.get("page", type=int) or 1
     return max(page, 1)
+
+
+def _id_arg(name):
+    value = request.args.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 2**31 else None
 
 
 def _require_importer():
@@ -189,8 +194,19 @@ def teachers():
     """Teachers with their latest diagnostic's deficits: a curator's own, a school's, the municipality's."""
     if current_user.role == Role.TEACHER.value:
         return redirect(url_for("web.teacher", teacher_id=current_user.id))
-    rows, total, pages = diagnostics.teachers_overview(current_user, _page())
-    return render_template("diagnostics/teachers.html", rows=rows, total=total, pages=pages, page=_page())
+    role = current_user.role
+    schools = queries.visible_schools(current_user) if role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value} else []
+    curators = queries.visible_curators(current_user) if role != Role.CURATOR.value else []
+    filters = {
+        "text": (request.args.get("q") or "").strip()[:100],
+        "school_id": _id_arg("school") if schools else None,
+        "curator_id": _id_arg("curator") if curators else None,
+        "without_route": request.args.get("without_route") == "1",
+    }
+    rows, total, pages = diagnostics.teachers_overview(current_user, _page(), **filters)
+    return render_template("diagnostics/teachers.html", rows=rows, total=total, pages=pages, page=_page(),
+                           filters=filters, school_options=[(s.id, s.name) for s in schools],
+                           curator_options=[(c.id, c.full_name) for c in curators])
 
 
 @bp.route("/diagnostics/routes/new", methods=["POST"])

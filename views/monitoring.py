@@ -1,4 +1,6 @@
 """Pages of monitoring campaigns: list, open, the indicator table and chart, recommendations, signing, report."""
+from datetime import date
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -9,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from models import Diagnostic, db
+from models.diagnostics import CAMPAIGN_STATE_LABELS
 from views.documents import _docx_response
 from workflow import dashboard, monitoring
 from workflow.errors import Conflict, InvalidInput, NotPermitted, StaleVersion
@@ -66,9 +69,14 @@ def _diagnostic_choices():
 def index():
     """Campaigns of the municipality, newest first."""
     page = max(request.args.get("page", type=int) or 1, 1)
-    items, total, pages = monitoring.campaigns_page(current_user, page)
+    year = request.args.get("year", "")
+    filters = {"state": request.args.get("state") or None, "text": (request.args.get("q") or "").strip()[:100],
+               "year": int(year) if year.isascii() and year.isdigit() and 2000 <= int(year) <= 2100 else None}
+    items, total, pages = monitoring.campaigns_page(current_user, page, **filters)
     return render_template("monitoring/index.html", items=items, total=total, pages=pages, page=page,
-                           may_manage=monitoring.can_manage(current_user))
+                           may_manage=monitoring.can_manage(current_user), filters=filters,
+                           state_options=list(CAMPAIGN_STATE_LABELS.items()),
+                           year_options=[(y, y) for y in range(date.today().year + 1, 2019, -1)])
 
 
 @bp.route("/new", methods=["GET", "POST"])

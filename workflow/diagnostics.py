@@ -532,9 +532,13 @@ def teacher_deficits(viewer, teacher):
     }
 
 
-def teachers_overview(user, page=1, per_page=50):
+def teachers_overview(user, page=1, per_page=50, *, text=None, school_id=None, curator_id=None,
+                      without_route=False):
     """Teachers the user may follow (a curator's own; a school's; the municipality's) with their latest
-    diagnostic's deficits; one SQL query per page. Return (rows, total, pages)."""
+    diagnostic's deficits; one SQL query per page. Return (rows, total, pages).
+
+    Filters: text (the teacher's name), school_id, curator_id, without_route (no route from a diagnostic yet).
+    """
     latest = (select(DiagnosticResult.teacher_id, func.max(Diagnostic.held_on).label("held_on"))
               .join(Diagnostic, Diagnostic.id == DiagnosticResult.diagnostic_id)
               .group_by(DiagnosticResult.teacher_id).subquery())
@@ -557,6 +561,16 @@ def teachers_overview(user, page=1, per_page=50):
         query = query.where(User.municipality_id == user.municipality_id)
     elif user.role != Role.ADMIN.value:
         query = query.where(User.id == user.id)
+    if text and text.strip():
+        from workflow.queries import name_clause
+        query = query.where(name_clause(User.full_name, text))
+    if school_id:
+        query = query.where(User.school_id == school_id)
+    if curator_id:
+        query = query.where(User.curator_id == curator_id)
+    if without_route:
+        query = query.where(~select(Route.id).where(Route.teacher_id == User.id, Route.diagnostic_id.isnot(None))
+                            .correlate(User).exists())
     total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     page = max(int(page or 1), 1)
     rows = db.session.execute(query.order_by(User.full_name, User.id).limit(per_page)

@@ -33,31 +33,58 @@ def pending_correction_since_column():
     )
 
 
-def routes_query(user, *, state=None, school_id=None, teacher_id=None, today=None):
-    """Select the routes the user may see, with teacher, curator, school and overdue count loaded."""
+def routes_query(user, *, state=None, school_id=None, teacher_id=None, today=None, **filters):
+    """Select the routes the user may see, with teacher, curator, school and overdue count loaded.
+
+    filters: curator_id, text (the teacher's name), overdue (see filter_routes).
+    """
     query = (
         select(Route, overdue_count_column(today))
         .where(permissions.visibility_clause(user))
         .options(joinedload(Route.teacher), joinedload(Route.curator), joinedload(Route.school))
         .order_by(Route.id)
     )
-    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id)
+    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id, today=today, **filters)
 
 
-def visible_route_ids(user, *, state=None, school_id=None, teacher_id=None):
+def visible_route_ids(user, *, state=None, school_id=None, teacher_id=None, **filters):
     """Select the ids of the routes the user may see, filtered like the route lists."""
     query = select(Route.id).where(permissions.visibility_clause(user))
-    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id)
+    return filter_routes(query, state=state, school_id=school_id, teacher_id=teacher_id, **filters)
 
 
-def filter_routes(query, *, state=None, school_id=None, teacher_id=None):
-    """Narrow a route select by state, school and teacher (each optional)."""
+def name_clause(column, text):
+    """SQL: the column contains the text, in the usual spellings of a name (SQLite folds ASCII case only)."""
+    text = (text or "").strip()
+    variants = {text, text.lower(), text.capitalize(), text.title(), text.upper()}
+    return or_(*[column.contains(v, autoescape=True) for v in sorted(variants)])
+
+
+def overdue_clause(today=None):
+    """SQL: an open route with a planned activity past its deadline (correlated on Route)."""
+    today = today or date.today()
+    late = (select(Activity.id)
+            .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
+                   Activity.deadline < today)
+            .correlate(Route).exists())
+    return and_(Route.state != "closed", late)
+
+
+def filter_routes(query, *, state=None, school_id=None, teacher_id=None, curator_id=None, text=None,
+                  overdue=False, today=None):
+    """Narrow a route select by state, school, teacher, curator, the teacher's name and overdue (each optional)."""
     if state:
         query = query.where(Route.state == state)
     if school_id:
         query = query.where(Route.school_id == school_id)
     if teacher_id:
         query = query.where(Route.teacher_id == teacher_id)
+    if curator_id:
+        query = query.where(Route.curator_id == curator_id)
+    if text and text.strip():
+        query = query.where(Route.teacher_id.in_(select(User.id).where(name_clause(User.full_name, text))))
+    if overdue:
+        query = query.where(overdue_clause(today))
     return query
 
 
@@ -152,9 +179,10 @@ def curated_ids(curator):
     return [curator.id, *delegation.principal_ids(curator)]
 
 
-def curated_routes_query(curator, *, state=None, today=None):
+def curated_routes_query(curator, *, state=None, today=None, **filters):
     """Select the routes of the curator's assigned teachers (and of those they substitute), eager-loaded."""
-    return routes_query(curator, state=state, today=today).where(Route.curator_id.in_(curated_ids(curator)))
+    return routes_query(curator, state=state, today=today, **filters).where(
+        Route.curator_id.in_(curated_ids(curator)))
 
 
 def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):
@@ -197,8 +225,17 @@ def users_query(*, role=None, school_id=None, text=None):
         query = query.where(User.school_id == school_id)
     text = (text or "").strip()
     if text:
-        # SQLite's lower() folds ASCII only, so match the usual spellings of a Cyrillic name instead.
-        variants = {text, text.lower(), text.capitalize(), text.title(), text.upper()}
-        query = query.where(or_(*[User.full_name.contains(v, autoescape=True) for v in variants],
+        query = query.where(or_(name_clause(User.full_name, text),
                                 User.login.contains(text.lower(), autoescape=True)))
     return query
+
+
+def visible_curators(user):
+    """Return the curators a route list may be filtered by: of the user's municipality (all for an admin)."""
+    from models import Role
+    query = select(User).where(User.role == Role.CURATOR.value).order_by(User.full_name, User.id)
+    if user.role != Role.ADMIN.value:
+        if user.municipality_id is None:
+            return []
+        query = query.where(User.municipality_id == user.municipality_id)
+    return db.session.execute(query).scalars().all()
