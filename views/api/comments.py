@@ -1,4 +1,5 @@
 """Route comments over the API: the discussion thread of a route, for everyone who may read it."""
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
 from views.api import api_blueprint, error_responses
@@ -6,7 +7,7 @@ from views.api.auth import current_api_user
 from views.api.schemas import ActorSchema, ApiSchema, UtcDateTime, _text
 from workflow import notifications
 
-blp = api_blueprint("api_comments", __name__, description="Обсуждение маршрута: комментарии")
+blp = api_blueprint("api_comments", __name__, description=_l("Обсуждение маршрута: комментарии"))
 
 
 class CommentSchema(ApiSchema):

@@ -1,4 +1,5 @@
 """The caller's notifications over the API: list (unread first on request) and mark as read."""
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
 from views.api import api_blueprint, error_responses
@@ -6,13 +7,13 @@ from views.api.auth import current_api_user
 from views.api.schemas import ActorSchema, ApiSchema, PageSchema, PaginationQuerySchema, UtcDateTime
 from workflow import notifications
 
-blp = api_blueprint("api_notifications", __name__, description="Уведомления пользователя")
+blp = api_blueprint("api_notifications", __name__, description=_l("Уведомления пользователя"))
 
 
 class NotificationSchema(ApiSchema):
     id = fields.Integer()
-    kind = fields.String(metadata={"description": "Событие маршрута (approve, ...), comment или reminder_*"})
-    text = fields.Method("get_text", metadata={"description": "Текст на языке запроса (Accept-Language)"})
+    kind = fields.String(metadata={"description": _l("Событие маршрута (approve, ...), comment или reminder_*")})
+    text = fields.Method("get_text", metadata={"description": _l("Текст на языке запроса (Accept-Language)")})
     route_id = fields.Integer(allow_none=True)
     params = fields.Dict()
     actor = fields.Nested(ActorSchema, allow_none=True)
@@ -24,7 +25,7 @@ class NotificationSchema(ApiSchema):
 
 
 class NotificationListSchema(PageSchema):
-    unread = fields.Integer(metadata={"description": "Непрочитанных всего"})
+    unread = fields.Integer(metadata={"description": _l("Непрочитанных всего")})
     items = fields.List(fields.Nested(NotificationSchema))
 
 
