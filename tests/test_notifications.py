@@ -336,3 +336,17 @@ def test_web_transition_with_mail_redirects_as_usual(app, district, smtp, client
     [mail] = smtp.inbox.to("teacher@example.ru")
     assert mail["Subject"] == f"ИОМ: Маршрут № {route.id} утверждён куратором"
     assert f"https://iom.example.ru/routes/{route.id}" in smtp.inbox.body(mail)
+
+
+def test_the_bell_costs_no_query_of_its_own(district, client, auth):
+    """The unread count rides in the menu's single SELECT of badge counts (workflow.inbox.menu_counts)."""
+    from tests.test_web_queries import counted
+    route = district.route()
+    notifications.add_comment(route.id, district.curator, "Вопрос")
+    auth.login("teacher")
+    client.get("/routes")
+    with counted() as statements:
+        page = client.get("/routes").get_data(as_text=True)
+    assert 'id="notification-count">1<' in page
+    touching = [s for s in statements if "notifications" in s]
+    assert len(touching) == 1 and "routes" in touching[0]  # one SELECT, shared with the inbox's counts
