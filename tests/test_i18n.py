@@ -25,6 +25,28 @@ RUSSIAN_BY_DESIGN = {
     "workflow/demo.py": None,
     "workflow/demo_diagnostics.py": None,
     "views/documents.py": {"_TRANSLIT"},  # Cyrillic letters for the ASCII fallback of download names
+    # Seed data stored in the database (a new installation's municipality, its head's title).
+    "workflow/accounts.py": {"default_municipality"},
+    "models/org.py": {"Municipality"},
+    # File-format contracts: CSV/XLSX column headers, header aliases, cell words and accepted input words.
+    "workflow/exports.py": {"ROUTE_COLUMNS", "safe_cell"},
+    "workflow/spreadsheets.py": {"YES", "NO", "normalize_header", "parse_flag", "key"},
+    "workflow/resources.py": {"_KIND_WORDS", "_LEVEL_WORDS", "_FORMAT_WORDS", "_DIRECTION_WORDS", "COLUMNS",
+                              "template_csv", "propose_activity_from_entry"},
+    "views/api/diagnostics.py": {"_TRUE", "_FALSE"},
+    "workflow/upload_checks.py": {"clean_filename"},  # the stored name of a nameless upload
+    # Import columns and the template file; the road-map wording written into routes (official papers).
+    "workflow/diagnostics.py": {"COLUMNS", "TEMPLATE_EXAMPLE", "template_xlsx", "RESULT_FORMS",
+                                "activity_from_entry", "draft_route_from_diagnostic"},
+    # The text of orders and of the monitoring report (DOCX), their file names and sample contexts.
+    "workflow/orders.py": {"ROUTES_APPROVAL_TITLE", "ROUTES_APPROVAL_PREAMBLE", "ROUTES_APPROVAL_ITEMS",
+                           "MONITORING_PREAMBLE", "MONITORING_ITEMS", "_prepare_monitoring", "_common_sample",
+                           "sample_routes_approval_context", "sample_monitoring_context", "order_filename",
+                           "stored_order_name"},
+    "workflow/monitoring.py": {"DEFAULT_TITLE", "DEFAULT_ADDRESSEES", "DEFAULT_RECOMMENDATIONS", "LEGEND",
+                               "MONTHS_IN", "order_title", "report_filename", "_genitive_teachers", "ru_period",
+                               "_school_list", "_initials", "_academic_year", "report_context", "computed_line",
+                               "sample_report_context"},
 }
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)

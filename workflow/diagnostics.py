@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from models import (
     Diagnostic, DiagnosticImport, DiagnosticResult, Municipality, Role, Route, School, StoredFile, User, db,
@@ -122,7 +124,7 @@ def _map_columns(header):
     """Return {field: index} and {field: header text as written}; raise ImportFailed on missing columns."""
     positions, titles, errors = spreadsheets.map_columns(header, COLUMNS)
     if "score" not in positions and "deficit" not in positions:
-        errors.append(error(1, "Балл", "Нужен столбец «Балл» или «Дефицит»"))
+        errors.append(error(1, _("Балл"), _("Нужен столбец «Балл» или «Дефицит»")))
     if errors:
         raise ImportFailed(errors)
     return positions, titles
@@ -135,7 +137,7 @@ def _resolve_municipality(actor, municipality):
         return db.session.get(Municipality, actor.municipality_id)
     found = db.session.execute(select(Municipality).order_by(Municipality.id)).scalars().first()
     if found is None:
-        raise InvalidInput("В базе нет муниципалитета: сначала создайте школы и пользователей")
+        raise InvalidInput(_("В базе нет муниципалитета: сначала создайте школы и пользователей"))
     return found
 
 
@@ -188,27 +190,29 @@ def _read_rows(table, positions, titles):
         item = {"row": number}
         for name in ("full_name", "school", "email", "diagnostic", "competency"):
             item[name] = cell_text(cell(cells, name))
-        for name, message in (("full_name", "Не указано ФИО"), ("diagnostic", "Не указана диагностика"),
-                              ("competency", "Не указана компетенция")):
+        for name, message in (("full_name", _("Не указано ФИО")), ("diagnostic", _("Не указана диагностика")),
+                              ("competency", _("Не указана компетенция"))):
             if not item[name]:
                 row_errors.append(error(number, titles[name], message))
         if not item["school"] and not item["email"]:
-            row_errors.append(error(number, titles["school"], "Не указана школа"))
+            row_errors.append(error(number, titles["school"], _("Не указана школа")))
         raw_date = cell(cells, "date")
         item["date"] = parse_date(raw_date)
         if item["date"] is None:
             text = cell_text(raw_date)
-            row_errors.append(error(number, titles["date"], f"Неверная дата «{text}»: ожидается дд.мм.гггг"
-                                    if text else "Не указана дата диагностики"))
+            row_errors.append(error(number, titles["date"],
+                                    _("Неверная дата «%(value)s»: ожидается дд.мм.гггг", value=text)
+                                    if text else _("Не указана дата диагностики")))
         raw_score = cell(cells, "score")
         item["score"] = None
         if cell_text(raw_score):
             score = parse_decimal(raw_score)
             if score is None:
                 row_errors.append(error(number, titles["score"],
-                                        f"«{cell_text(raw_score)}» — не число: ожидается балл, например 4,5"))
+                                        _("«%(value)s» — не число: ожидается балл, например 4,5",
+                                          value=cell_text(raw_score))))
             elif score < 0:
-                row_errors.append(error(number, titles["score"], "Балл не может быть отрицательным"))
+                row_errors.append(error(number, titles["score"], _("Балл не может быть отрицательным")))
             else:
                 item["score"] = _two(score)
         item["deficit"] = None
@@ -217,10 +221,11 @@ def _read_rows(table, positions, titles):
             item["deficit"] = parse_flag(raw_flag)
             if item["deficit"] is None:
                 row_errors.append(error(number, titles["deficit"],
-                                        f"«{cell_text(raw_flag)}»: в столбце «Дефицит» ожидается «да» или «нет»"))
+                                        _("«%(value)s»: в столбце «Дефицит» ожидается «да» или «нет»",
+                                          value=cell_text(raw_flag))))
         elif not cell_text(raw_score) and not row_errors:
             column = titles.get("score") or titles.get("deficit")
-            row_errors.append(error(number, column, "Нужен балл или отметка о дефиците (да/нет)"))
+            row_errors.append(error(number, column, _("Нужен балл или отметка о дефиците (да/нет)")))
         errors.extend(row_errors)
         if not row_errors:
             values.append(item)
@@ -232,7 +237,7 @@ def plan_import(data, *, municipality, threshold=None, provider="", file_name=""
     table = read_table(data, KNOWN_HEADERS)
     positions, titles = _map_columns(table.header)
     if not table.rows:
-        raise ImportFailed([error(None, None, "В файле нет строк с результатами: только заголовок")])
+        raise ImportFailed([error(None, None, _("В файле нет строк с результатами: только заголовок"))])
     threshold = _clean_threshold(threshold)
     provider = (provider or "").strip()[:300]
     values, errors = _read_rows(table, positions, titles)
@@ -259,23 +264,25 @@ def plan_import(data, *, municipality, threshold=None, provider="", file_name=""
             if found is not None and threshold is not None and found.threshold is not None \
                     and _two(found.threshold) != threshold:
                 errors.append(error(number, titles["diagnostic"],
-                                    f"У диагностики «{found.title}» от {found.held_on:%d.%m.%Y} уже задан порог "
-                                    f"{_fmt(found.threshold)}; указан другой — {_fmt(threshold)}"))
+                                    _("У диагностики «%(title)s» от %(date)s уже задан порог %(threshold)s; "
+                                      "указан другой — %(other)s", title=found.title,
+                                      date=f"{found.held_on:%d.%m.%Y}", threshold=_fmt(found.threshold),
+                                      other=_fmt(threshold))))
             diagnostics[diag_key] = plan
         competency_key = key(item["competency"])[:300]
         duplicate_key = (teacher.id, diag_key, competency_key)
         if duplicate_key in seen:
             errors.append(error(number, titles["competency"],
-                                f"Повторяющаяся строка: педагог, диагностика и компетенция уже указаны "
-                                f"в строке {seen[duplicate_key]}"))
+                                _("Повторяющаяся строка: педагог, диагностика и компетенция уже указаны "
+                                  "в строке %(row)s", row=seen[duplicate_key])))
             continue
         seen[duplicate_key] = number
         is_deficit = item["deficit"]
         if is_deficit is None:
             if item["score"] is None or plan.threshold is None:
                 column = titles.get("deficit") or titles.get("score")
-                errors.append(error(number, column, "Не указано, есть ли дефицит, и у диагностики не задан порог: "
-                                                    "заполните столбец «Дефицит» или укажите порог"))
+                errors.append(error(number, column, _("Не указано, есть ли дефицит, и у диагностики не задан порог: "
+                                                    "заполните столбец «Дефицит» или укажите порог")))
                 continue
             is_deficit = item["score"] < plan.threshold
         plan.teacher_ids.add(teacher.id)
@@ -300,7 +307,8 @@ def _clean_threshold(threshold):
         return None
     value = parse_decimal(threshold)
     if value is None or value < 0:
-        raise ImportFailed([error(None, "Порог", f"Порог «{threshold}» — не число: ожидается, например, 3,5")])
+        raise ImportFailed([error(None, _("Порог"), _("Порог «%(value)s» — не число: ожидается, например, 3,5",
+                                                           value=threshold))])
     return _two(value)
 
 
@@ -312,20 +320,21 @@ def _match_teacher(people, item):
         if len(users) == 1:
             user = users[0]
             if key(user.full_name) != key(item["full_name"]):
-                return None, None, (f"E-mail {item['email']} принадлежит пользователю «{user.full_name}», "
-                                    f"а в строке указан «{item['full_name']}»"), "email"
+                return None, None, _("E-mail %(email)s принадлежит пользователю «%(user)s», а в строке указан "
+                                     "«%(name)s»", email=item["email"], user=user.full_name,
+                                     name=item["full_name"]), "email"
             return user, school, None, None
     if school is None:
         if item["school"]:
-            return None, None, f"Школа «{item['school']}» не найдена", "school"
-        return None, None, f"Педагог с e-mail {item['email']} не найден", "email"
+            return None, None, _("Школа «%(name)s» не найдена", name=item["school"]), "school"
+        return None, None, _("Педагог с e-mail %(email)s не найден", email=item["email"]), "email"
     users = people.by_name_school.get((key(item["full_name"]), school.id), [])
     if len(users) > 1:
-        return None, None, (f"В школе «{school.name}» несколько пользователей «{item['full_name']}»: "
-                            f"укажите E-mail"), "full_name"
+        return None, None, _("В школе «%(school)s» несколько пользователей «%(name)s»: укажите E-mail",
+                             school=school.name, name=item["full_name"]), "full_name"
     if not users:
-        return None, None, (f"Педагог «{item['full_name']}» ({school.name}) не найден среди пользователей: "
-                            f"добавьте его в систему или укажите E-mail"), "full_name"
+        return None, None, _("Педагог «%(name)s» (%(school)s) не найден среди пользователей: добавьте его в "
+                             "систему или укажите E-mail", name=item["full_name"], school=school.name), "full_name"
     return users[0], school, None, None
 
 
@@ -356,8 +365,8 @@ def _compare_with_stored(planned):
 
 def require_importer(actor):
     if actor is not None and (not actor.is_authenticated or actor.role not in IMPORT_ROLES):
-        raise NotPermitted("Импортировать результаты диагностики может администратор, начальник управления "
-                           "или куратор")
+        raise NotPermitted(_("Импортировать результаты диагностики может администратор, начальник управления "
+                           "или куратор"))
 
 
 def import_results(data, *, actor=None, municipality=None, dry_run=False, threshold=None, provider="",
@@ -378,7 +387,7 @@ def import_results(data, *, actor=None, municipality=None, dry_run=False, thresh
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("Эти результаты одновременно импортирует другой пользователь. Повторите импорт.") from None
+        raise Conflict(_("Эти результаты одновременно импортирует другой пользователь. Повторите импорт.")) from None
     except BaseException:
         db.session.rollback()
         raise
@@ -442,7 +451,7 @@ def load_upload(file_id, actor):
     """Return an upload kept for confirmation by this user, or raise NotFound."""
     stored = db.session.get(StoredFile, file_id)
     if stored is None or stored.uploaded_by_id != actor.id:
-        raise NotFound("Загруженный файл не найден: загрузите его ещё раз")
+        raise NotFound(_("Загруженный файл не найден: загрузите его ещё раз"))
     return stored
 
 
@@ -610,22 +619,24 @@ def _resolve_teacher(actor, teacher_id):
     """Return the teacher a route may be drafted for by this actor (same rules as service.create_route)."""
     if teacher_id in (None, "") or int(teacher_id) == actor.id:
         if actor.role not in {Role.TEACHER.value, Role.CURATOR.value}:
-            raise NotPermitted("Создать маршрут может педагог (для себя) или его куратор")
+            raise NotPermitted(_("Создать маршрут может педагог (для себя) или его куратор"))
         return actor
     teacher = db.session.get(User, int(teacher_id))
     if teacher is None or not permissions.can_manage_teacher(actor, teacher):
-        raise NotPermitted("Можно создавать маршруты только для закреплённых за вами педагогов")
+        raise NotPermitted(_("Можно создавать маршруты только для закреплённых за вами педагогов"))
     return teacher
 
 
 def activity_from_entry(entry, deficit, *, period_start=None, period_end=None):
     """Return the fields of a road-map activity that removes a deficit through a resource-map entry."""
-    parts = [entry.kind_label, f"«{entry.title}»"]
+    with force_locale("ru"):  # the road map is part of the route's paper: Russian in any interface
+        kind, form = str(entry.kind_label), str(entry.format_label)
+    parts = [kind, f"«{entry.title}»"]
     if entry.provider:
         parts.append(entry.provider)
     if entry.hours:
         parts.append(f"{entry.hours} ч")
-    parts.append(entry.format_label.lower())
+    parts.append(form.lower())
     deadline = entry.ends_on or entry.starts_on
     if deadline is None or (period_start and deadline < period_start) or (period_end and deadline > period_end):
         deadline = None
@@ -644,14 +655,15 @@ def draft_route_from_diagnostic(actor, teacher_id=None, *, today=None):
     teacher = _resolve_teacher(actor, teacher_id)
     diagnostic, results = teacher_results(teacher.id)
     if diagnostic is None:
-        raise Conflict(f"У педагога {teacher.full_name} нет результатов диагностики: "
-                       f"маршрут на их основе составить нельзя")
+        raise Conflict(_("У педагога %(name)s нет результатов диагностики: маршрут на их основе составить нельзя",
+                         name=teacher.full_name))
     open_route = db.session.execute(
         select(Route.id).where(Route.teacher_id == teacher.id, Route.diagnostic_id == diagnostic.id,
                                Route.state != "closed")
     ).first()
     if open_route is not None:
-        raise Conflict(f"По диагностике «{diagnostic.title}» у педагога уже есть маршрут № {open_route[0]}")
+        raise Conflict(_("По диагностике «%(title)s» у педагога уже есть маршрут № %(route)s",
+                         title=diagnostic.title, route=open_route[0]))
     today = today or date.today()
     start, end = today, today + timedelta(days=365)
     deficits = [r for r in results if r.is_deficit]

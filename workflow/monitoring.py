@@ -15,6 +15,8 @@ from babel.dates import format_date
 from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import (
     Activity, ActivityStatus, Diagnostic, DiagnosticResult, MonitoringCampaign, Municipality, Role, Route,
@@ -29,7 +31,7 @@ from workflow.states import STATES
 REPORT_TEMPLATE = "monitoring_report"
 APPROVED_STATES = ("curator_approved", "in_progress", "reflected")
 ACTIVE_STATES = ("curator_approved", "in_progress")
-STALE_MESSAGE = "Мониторинг уже изменён другим пользователем. Обновите страницу и повторите."
+STALE_MESSAGE = _l("Мониторинг уже изменён другим пользователем. Обновите страницу и повторите.")
 
 DEFAULT_TITLE = ("Мониторинг разработки индивидуальных образовательных маршрутов непрерывного профессионального "
                  "развития на основе результатов диагностики профессиональных компетенций педагогов "
@@ -93,7 +95,7 @@ def can_sign(user, campaign):
 
 def _require_manager(user, campaign=None):
     if not can_manage(user, campaign):
-        raise NotPermitted("Мониторинг проводит начальник управления образования")
+        raise NotPermitted(_("Мониторинг проводит начальник управления образования"))
 
 
 # --- input --------------------------------------------------------------------------------------------
@@ -110,8 +112,8 @@ def _date(value, field, label):
         except ValueError:
             continue
     if not text:
-        raise InvalidInput(f"Укажите {label}", details={field: "required"})
-    raise InvalidInput(f"Неверная {label}: ожидается дд.мм.гггг", details={field: "date"})
+        raise InvalidInput(_("Укажите %(label)s", label=label), details={field: "required"})
+    raise InvalidInput(_("Неверная %(label)s: ожидается дд.мм.гггг", label=label), details={field: "date"})
 
 
 def _text(value, limit):
@@ -122,11 +124,11 @@ def _text(value, limit):
 def _clean(data):
     title = " ".join(_text(data.get("title"), 400).split())
     if not title:
-        raise InvalidInput("Укажите название мониторинга", details={"title": "required"})
-    start = _date(data.get("period_start"), "period_start", "дата начала мониторинга")
-    end = _date(data.get("period_end"), "period_end", "дата окончания мониторинга")
+        raise InvalidInput(_("Укажите название мониторинга"), details={"title": "required"})
+    start = _date(data.get("period_start"), "period_start", _("дата начала мониторинга"))
+    end = _date(data.get("period_end"), "period_end", _("дата окончания мониторинга"))
     if end < start:
-        raise InvalidInput("Окончание мониторинга раньше его начала", details={"period_end": "order"})
+        raise InvalidInput(_("Окончание мониторинга раньше его начала"), details={"period_end": "order"})
     return title, start, end
 
 
@@ -147,7 +149,7 @@ def create_campaign(actor, data):
     """
     _require_manager(actor)
     if actor.municipality_id is None:
-        raise InvalidInput("Пользователь не привязан к муниципальному образованию")
+        raise InvalidInput(_("Пользователь не привязан к муниципальному образованию"))
     municipality = db.session.get(Municipality, actor.municipality_id)
     title, start, end = _clean(data)
     diagnostic_id = data.get("diagnostic_id") or None
@@ -155,10 +157,10 @@ def create_campaign(actor, data):
         try:
             diagnostic_id = int(diagnostic_id)
         except (TypeError, ValueError):
-            raise InvalidInput("Неверная диагностика", details={"diagnostic_id": "integer"}) from None
+            raise InvalidInput(_("Неверная диагностика"), details={"diagnostic_id": "integer"}) from None
         diagnostic = db.session.get(Diagnostic, diagnostic_id)
         if diagnostic is None or diagnostic.municipality_id != municipality.id:
-            raise InvalidInput("Диагностика не найдена", details={"diagnostic_id": "choice"})
+            raise InvalidInput(_("Диагностика не найдена"), details={"diagnostic_id": "choice"})
     order_id = None
     if data.get("issue_order"):
         from workflow import orders
@@ -178,21 +180,21 @@ def create_campaign(actor, data):
 def load_campaign(campaign_id, user):
     """Return a campaign the user may see, or raise NotFound."""
     if not isinstance(campaign_id, int) or not 0 < campaign_id < 2**31:
-        raise NotFound("Мониторинг не найден")
+        raise NotFound(_("Мониторинг не найден"))
     campaign = db.session.execute(
         select(MonitoringCampaign).where(MonitoringCampaign.id == campaign_id).options(
             joinedload(MonitoringCampaign.municipality), joinedload(MonitoringCampaign.diagnostic),
             joinedload(MonitoringCampaign.signed_by), joinedload(MonitoringCampaign.created_by))
     ).scalar_one_or_none()
     if campaign is None or not can_view(user, campaign):
-        raise NotFound("Мониторинг не найден")
+        raise NotFound(_("Мониторинг не найден"))
     return campaign
 
 
 def campaigns_page(user, page=1, per_page=50):
     """Return (campaigns, total, pages) the user may see, newest first."""
     if not can_view(user):
-        raise NotPermitted("Мониторинг доступен руководителям и кураторам")
+        raise NotPermitted(_("Мониторинг доступен руководителям и кураторам"))
     query = select(MonitoringCampaign)
     if user.role != Role.ADMIN.value:
         query = query.where(MonitoringCampaign.municipality_id == user.municipality_id)
@@ -223,7 +225,7 @@ def _check_version(campaign, version):
     try:
         version = int(version)
     except (TypeError, ValueError):
-        raise InvalidInput("Поле version должно быть целым числом") from None
+        raise InvalidInput(_("Поле version должно быть целым числом")) from None
     if version != campaign.version:
         raise StaleVersion(STALE_MESSAGE)
 
@@ -233,7 +235,7 @@ def update_campaign(actor, campaign_id, data, version=None):
     campaign = load_campaign(campaign_id, actor)
     _require_manager(actor, campaign)
     if campaign.is_signed:
-        raise Conflict("Мониторинг подписан: изменить его нельзя")
+        raise Conflict(_("Мониторинг подписан: изменить его нельзя"))
     _check_version(campaign, version)
     if "title" in data or "period_start" in data or "period_end" in data:
         title, start, end = _clean({"title": data.get("title", campaign.title),
@@ -451,9 +453,9 @@ def sign_campaign(actor, campaign_id, version=None, today=None):
     """Sign the campaign: freeze its figures and lists and store the report DOCX with its SHA-256."""
     campaign = load_campaign(campaign_id, actor)
     if not can_sign(actor, campaign):
-        raise NotPermitted("Подписать мониторинг может только начальник управления образования")
+        raise NotPermitted(_("Подписать мониторинг может только начальник управления образования"))
     if campaign.is_signed:
-        raise Conflict("Мониторинг уже подписан")
+        raise Conflict(_("Мониторинг уже подписан"))
     _check_version(campaign, version)
     documents.compiled_template(REPORT_TEMPLATE)
     try:
@@ -490,10 +492,10 @@ def report_filename(campaign):
 def report_document(campaign):
     """Return (bytes, file name) of a signed campaign's stored report; the bytes match the stored hash."""
     if not campaign.is_signed or campaign.report_file_id is None:
-        raise Conflict("Отчёт формируется при подписании мониторинга")
+        raise Conflict(_("Отчёт формируется при подписании мониторинга"))
     data = db.session.execute(select(StoredFile.data).where(StoredFile.id == campaign.report_file_id)).scalar_one()
     if hashlib.sha256(data).hexdigest() != campaign.report_sha256:
-        raise Conflict("Файл отчёта повреждён: его хеш не совпадает с сохранённым при подписании")
+        raise Conflict(_("Файл отчёта повреждён: его хеш не совпадает с сохранённым при подписании"))
     return data, report_filename(campaign)
 
 
@@ -658,7 +660,7 @@ def sample_report_context():
     }
 
 
-documents.register_template(REPORT_TEMPLATE, "Отчёт о результатах мониторинга", sample_report_context,
-                            description="Письмо о результатах мониторинга разработки ИОМ (семя 000): адресаты, "
-                                        "показатель F2 = B2 / C2 × 100 %, рекомендации, подпись начальника.")
+documents.register_template(REPORT_TEMPLATE, _l("Отчёт о результатах мониторинга"), sample_report_context,
+                            description=_l("Письмо о результатах мониторинга разработки ИОМ (семя 000): адресаты, "
+                                        "показатель F2 = B2 / C2 × 100 %, рекомендации, подпись начальника."))
 

@@ -31,6 +31,8 @@ from sqlalchemy import false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload, selectinload
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import Municipality, Order, OrderCounter, OrderRoute, Role, Route, School, StoredFile, User, db
 from workflow import documents
@@ -76,14 +78,14 @@ def _as_date(value, field):
                 return parse(value.strip())
             except ValueError:
                 continue
-    raise InvalidInput(f"Неверная дата в поле {field}: ожидается дд.мм.гггг", details={field: "date"})
+    raise InvalidInput(_("Неверная дата в поле %(field)s: ожидается дд.мм.гггг", field=field), details={field: "date"})
 
 
 def _text_list(value, field):
     if value is None:
         return None
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput(f"Поле {field} должно быть списком строк", details={field: "list"})
+        raise InvalidInput(_("Поле %(field)s должно быть списком строк", field=field), details={field: "list"})
     return [v.strip() for v in value if v.strip()]
 
 
@@ -150,8 +152,8 @@ def _prepare_monitoring(context, title):
     return prepared
 
 
-register_order_kind("routes_approval", "Об утверждении ИОМ", "order_routes_approval", _prepare_routes_approval)
-register_order_kind("monitoring", "О проведении мониторинга", "order_monitoring", _prepare_monitoring)
+register_order_kind("routes_approval", _l("Об утверждении ИОМ"), "order_routes_approval", _prepare_routes_approval)
+register_order_kind("monitoring", _l("О проведении мониторинга"), "order_monitoring", _prepare_monitoring)
 
 
 def _common_sample():
@@ -185,11 +187,11 @@ def sample_monitoring_context():
     return context
 
 
-documents.register_template("order_routes_approval", "Приказ об утверждении ИОМ", sample_routes_approval_context,
-                            description="Приказ по форме приказа № 731 (семя 002) со списком утверждённых "
-                                        "маршрутов.")
-documents.register_template("order_monitoring", "Приказ о проведении мониторинга", sample_monitoring_context,
-                            description="Приказ «О проведении мониторинга …» с датами мониторинга.")
+documents.register_template("order_routes_approval", _l("Приказ об утверждении ИОМ"), sample_routes_approval_context,
+                            description=_l("Приказ по форме приказа № 731 (семя 002) со списком утверждённых "
+                                        "маршрутов."))
+documents.register_template("order_monitoring", _l("Приказ о проведении мониторинга"), sample_monitoring_context,
+                            description=_l("Приказ «О проведении мониторинга …» с датами мониторинга."))
 
 
 # --- the registry and issuing ------------------------------------------------------------------------
@@ -248,20 +250,26 @@ def order_filename(order, ext="docx"):
     return f"Приказ № {order.number} от {documents.ru_date(order.issued_on)}.{ext}"
 
 
+def stored_order_name(number, issued_on):
+    """The stored DOCX's file name (Russian, as the paper)."""
+    return f"Приказ № {number} от {documents.ru_date(issued_on)}.docx"
+
+
 def issue_order(kind, municipality, issued_by, *, title, context, issued_on=None, route_ids=()):
     """Issue an order: take the next registry number, render and store its DOCX, commit; return the Order."""
     spec = ORDER_KINDS.get(kind)
     if spec is None:
-        raise InvalidInput(f"Неизвестный вид приказа: {kind}", details={"kind": "choice"})
+        raise InvalidInput(_("Неизвестный вид приказа: %(kind)s", kind=kind), details={"kind": "choice"})
     if municipality is None:
-        raise InvalidInput("Не указано муниципальное образование", details={"municipality": "required"})
+        raise InvalidInput(_("Не указано муниципальное образование"), details={"municipality": "required"})
     if not can_issue(issued_by, municipality.id):
-        raise NotPermitted("Издавать приказы может начальник управления образования своего муниципалитета")
+        raise NotPermitted(_("Издавать приказы может начальник управления образования своего муниципалитета"))
     title = " ".join((title or "").split())
     if not title:
-        raise InvalidInput("Укажите заголовок приказа", details={"title": "required"})
+        raise InvalidInput(_("Укажите заголовок приказа"), details={"title": "required"})
     if len(title) > MAX_TITLE:
-        raise InvalidInput(f"Заголовок приказа длиннее {MAX_TITLE} знаков", details={"title": "length"})
+        raise InvalidInput(_("Заголовок приказа длиннее %(limit)s знаков", limit=MAX_TITLE),
+                           details={"title": "length"})
     issued_on = _as_date(issued_on, "issued_on") if issued_on else date.today()
     prepared = spec.prepare(dict(context or {}), title) if spec.prepare else dict(context or {})
     department = municipality.department_name or municipality.name
@@ -279,7 +287,7 @@ def issue_order(kind, municipality, issued_by, *, title, context, issued_on=None
             "head_name": head_name, "municipality_name": municipality.name,
         }
         rendered = documents.render_document(spec.template, full)
-        stored = StoredFile(original_name=f"Приказ № {number} от {documents.ru_date(issued_on)}.docx",
+        stored = StoredFile(original_name=stored_order_name(number, issued_on),
                             content_type=documents.DOCX_MIME, size=len(rendered.data), sha256=rendered.sha256,
                             data=rendered.data, uploaded_by_id=issuer_id)
         order = Order(municipality_id=municipality_id, year=issued_on.year, number=number, kind=kind,
@@ -292,12 +300,12 @@ def issue_order(kind, municipality, issued_by, *, title, context, issued_on=None
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("Номер приказа уже занят: приказ одновременно издан другим пользователем. "
-                       "Повторите.") from None
+        raise Conflict(_("Номер приказа уже занят: приказ одновременно издан другим пользователем. "
+                       "Повторите.")) from None
     except OperationalError as exc:
         db.session.rollback()
         if "lock" in str(exc.orig).lower() or "deadlock" in str(exc.orig).lower():
-            raise Conflict("Реестр приказов занят другим пользователем. Повторите.") from None
+            raise Conflict(_("Реестр приказов занят другим пользователем. Повторите.")) from None
         raise
     except BaseException:
         db.session.rollback()
@@ -309,7 +317,7 @@ def issue_order(kind, municipality, issued_by, *, title, context, issued_on=None
 
 def _municipality_of(user):
     if user.municipality_id is None:
-        raise NotPermitted("Пользователь не привязан к муниципальному образованию")
+        raise NotPermitted(_("Пользователь не привязан к муниципальному образованию"))
     return db.session.get(Municipality, user.municipality_id)
 
 
@@ -339,14 +347,14 @@ def issue_routes_approval(head, route_ids, *, title=None, preamble=None, items=N
     The table lists the routes by school name, then teacher's full name, then route id.
     """
     if not can_issue(head):
-        raise NotPermitted("Издавать приказы может начальник управления образования")
+        raise NotPermitted(_("Издавать приказы может начальник управления образования"))
     municipality = _municipality_of(head)
     try:
         ids = sorted({int(i) for i in route_ids or []})
     except (TypeError, ValueError):
-        raise InvalidInput("Неверный список маршрутов", details={"route_ids": "integer"}) from None
+        raise InvalidInput(_("Неверный список маршрутов"), details={"route_ids": "integer"}) from None
     if not ids:
-        raise InvalidInput("Выберите хотя бы один утверждённый куратором маршрут", details={"route_ids": "required"})
+        raise InvalidInput(_("Выберите хотя бы один утверждённый куратором маршрут"), details={"route_ids": "required"})
     routes = db.session.execute(
         select(Route).join(School, Route.school_id == School.id).join(User, Route.teacher_id == User.id)
         .where(Route.id.in_(ids), School.municipality_id == municipality.id)
@@ -356,11 +364,12 @@ def issue_routes_approval(head, route_ids, *, title=None, preamble=None, items=N
     found = {r.id for r in routes}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise NotFound(f"Маршруты не найдены: {', '.join(map(str, missing))}")
+        raise NotFound(_("Маршруты не найдены: %(ids)s", ids=", ".join(map(str, missing))))
     not_approved = [r for r in routes if r.state != "curator_approved"]
     if not_approved:
         listed = ", ".join(f"№ {r.id} ({STATE_LABELS.get(r.state, r.state)})" for r in not_approved)
-        raise InvalidInput(f"В приказ можно включить только маршруты, утверждённые куратором: {listed}",
+        raise InvalidInput(_("В приказ можно включить только маршруты, утверждённые куратором: %(listed)s",
+                             listed=listed),
                            details={"route_ids": "state"})
     rows = [{"teacher": r.teacher.full_name, "school": r.school.name if r.school else "",
              "curator": r.curator.full_name if r.curator else "", "period": route_period(r)} for r in routes]
@@ -432,7 +441,7 @@ def load_order(order_id, user):
                  selectinload(Order.routes).joinedload(OrderRoute.route).joinedload(Route.teacher))
     ).unique().scalar_one_or_none()
     if order is None:
-        raise NotFound("Приказ не найден")
+        raise NotFound(_("Приказ не найден"))
     return order
 
 
@@ -442,7 +451,7 @@ def order_document(order):
         select(StoredFile.data).where(StoredFile.id == order.file_id)
     ).scalar_one()
     if hashlib.sha256(data).hexdigest() != order.sha256:
-        raise Conflict("Файл приказа повреждён: контрольная сумма не совпадает. Сообщите администратору.")
+        raise Conflict(_("Файл приказа повреждён: контрольная сумма не совпадает. Сообщите администратору."))
     return data
 
 

@@ -4,6 +4,7 @@ from datetime import date
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
+from flask_babel import gettext as _
 
 from models import ResourceCompetency, ResourceEntry, Role, db
 from models.diagnostics import (
@@ -62,8 +63,9 @@ def _choice(value, labels, words, what, field):
     for code, label in labels.items():
         if text in {code, normalize_header(label)} | words.get(code, set()):
             return code
-    allowed = ", ".join(labels.values()).lower()
-    raise InvalidInput(f"Неизвестное значение «{cell_text(value)}» ({what}); допустимо: {allowed}",
+    allowed = ", ".join(str(label) for label in labels.values()).lower()
+    raise InvalidInput(_("Неизвестное значение «%(value)s» (%(what)s); допустимо: %(allowed)s",
+                         value=cell_text(value), what=what, allowed=allowed),
                        details={field: "choice"})
 
 
@@ -87,41 +89,42 @@ def clean_entry(data):
     cleaned = {}
     title = cell_text(data.get("title"))
     if not title:
-        raise InvalidInput("Укажите название мероприятия", details={"title": "required"})
+        raise InvalidInput(_("Укажите название мероприятия"), details={"title": "required"})
     cleaned["title"] = title[:400]
     cleaned["provider"] = cell_text(data.get("provider"))[:300]
-    cleaned["kind"] = _choice(data.get("kind"), RESOURCE_KIND_LABELS, _KIND_WORDS, "вид мероприятия", "kind")
-    cleaned["level"] = _choice(data.get("level"), RESOURCE_LEVEL_LABELS, _LEVEL_WORDS, "уровень", "level")
-    cleaned["direction"] = _choice(data.get("direction"), DIRECTION_CHOICES, _DIRECTION_WORDS, "направление",
+    cleaned["kind"] = _choice(data.get("kind"), RESOURCE_KIND_LABELS, _KIND_WORDS, _("вид мероприятия"), "kind")
+    cleaned["level"] = _choice(data.get("level"), RESOURCE_LEVEL_LABELS, _LEVEL_WORDS, _("уровень"), "level")
+    cleaned["direction"] = _choice(data.get("direction"), DIRECTION_CHOICES, _DIRECTION_WORDS, _("направление"),
                                     "direction")
     raw_format = data.get("format")
-    cleaned["format"] = _choice(raw_format, RESOURCE_FORMAT_LABELS, _FORMAT_WORDS, "формат", "format") \
+    cleaned["format"] = _choice(raw_format, RESOURCE_FORMAT_LABELS, _FORMAT_WORDS, _("формат"), "format") \
         if cell_text(raw_format) else ResourceFormat.IN_PERSON.value
-    for name, label in (("starts_on", "дата начала"), ("ends_on", "дата окончания")):
+    for name, label in (("starts_on", _("дата начала")), ("ends_on", _("дата окончания"))):
         raw = data.get(name)
         value = parse_date(raw) if cell_text(raw) else None
         if cell_text(raw) and value is None:
-            raise InvalidInput(f"Неверная {label} «{cell_text(raw)}»: ожидается дд.мм.гггг", details={name: "date"})
+            raise InvalidInput(_("Неверная %(label)s «%(value)s»: ожидается дд.мм.гггг", label=label,
+                                 value=cell_text(raw)), details={name: "date"})
         cleaned[name] = value
     if cleaned["starts_on"] and cleaned["ends_on"] and cleaned["ends_on"] < cleaned["starts_on"]:
-        raise InvalidInput("Дата окончания раньше даты начала", details={"ends_on": "order"})
+        raise InvalidInput(_("Дата окончания раньше даты начала"), details={"ends_on": "order"})
     raw_hours = data.get("hours")
     cleaned["hours"] = None
     if cell_text(raw_hours):
         hours = parse_decimal(raw_hours)
         if hours is None or hours != hours.to_integral_value() or not 0 < hours <= 2000:
-            raise InvalidInput(f"Часы «{cell_text(raw_hours)}»: ожидается целое число от 1 до 2000",
+            raise InvalidInput(_("Часы «%(value)s»: ожидается целое число от 1 до 2000", value=cell_text(raw_hours)),
                                details={"hours": "integer"})
         cleaned["hours"] = int(hours)
     cleaned["annotation"] = str(data.get("annotation") or "").strip()[:5000]
     url = cell_text(data.get("url"))
     if url and not url.lower().startswith(("http://", "https://")):
-        raise InvalidInput("Ссылка должна начинаться с http:// или https://", details={"url": "url"})
+        raise InvalidInput(_("Ссылка должна начинаться с http:// или https://"), details={"url": "url"})
     cleaned["url"] = url[:1000]
     competencies = split_competencies(data.get("competencies"))
     if not competencies:
-        raise InvalidInput("Укажите хотя бы одну компетенцию (область дефицита), на которую направлено "
-                           "мероприятие", details={"competencies": "required"})
+        raise InvalidInput(_("Укажите хотя бы одну компетенцию (область дефицита), на которую направлено "
+                           "мероприятие"), details={"competencies": "required"})
     cleaned["competencies"] = competencies
     return cleaned
 
@@ -132,12 +135,12 @@ def can_manage(user):
 
 def require_manager(user):
     if not can_manage(user):
-        raise NotPermitted("Ресурсную карту ведут кураторы, начальник управления и администратор")
+        raise NotPermitted(_("Ресурсную карту ведут кураторы, начальник управления и администратор"))
 
 
 def _municipality_id(user):
     if user.municipality_id is None:
-        raise InvalidInput("Пользователь не привязан к муниципалитету")
+        raise InvalidInput(_("Пользователь не привязан к муниципалитету"))
     return user.municipality_id
 
 
@@ -171,7 +174,7 @@ def load_entry(entry_id, user):
         select(ResourceEntry).where(ResourceEntry.id == entry_id).options(selectinload(ResourceEntry.competencies))
     ).scalar_one_or_none()
     if entry is None or (user.role != Role.ADMIN.value and entry.municipality_id != user.municipality_id):
-        raise NotFound("Мероприятие ресурсной карты не найдено")
+        raise NotFound(_("Мероприятие ресурсной карты не найдено"))
     return entry
 
 
@@ -316,7 +319,7 @@ def _entry_for_route(entry_id, route):
     entry = db.session.get(ResourceEntry, entry_id)
     municipality_id = route.school.municipality_id if route.school is not None else route.teacher.municipality_id
     if entry is None or entry.municipality_id != municipality_id:
-        raise NotFound("Мероприятие ресурсной карты не найдено")
+        raise NotFound(_("Мероприятие ресурсной карты не найдено"))
     return entry
 
 
@@ -337,7 +340,7 @@ def import_entries(data, actor, *, dry_run=False):
     table = read_table(data, KNOWN_HEADERS)
     positions, titles = _map_columns(table.header)
     if not table.rows:
-        raise ImportFailed([error(None, None, "В файле нет строк: только заголовок")])
+        raise ImportFailed([error(None, None, _("В файле нет строк: только заголовок"))])
     errors, cleaned_rows, seen = [], [], {}
     for number, cells in table.rows:
         raw = {name: (cells[i] if i < len(cells) else None) for name, i in positions.items()}
@@ -349,8 +352,8 @@ def import_entries(data, actor, *, dry_run=False):
             continue
         identity = (key(cleaned["title"]), key(cleaned["provider"]), cleaned["starts_on"])
         if identity in seen:
-            errors.append(error(number, titles["title"], f"Повторяющаяся строка: то же мероприятие в строке "
-                                                         f"{seen[identity]}"))
+            errors.append(error(number, titles["title"], _("Повторяющаяся строка: то же мероприятие в строке "
+                                                           "%(row)s", row=seen[identity])))
             continue
         seen[identity] = number
         cleaned_rows.append((identity, cleaned))

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import openpyxl
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from workflow.errors import InvalidInput
 from workflow.upload_checks import UnsafeFile, check_package_xml, safe_zip
@@ -29,13 +31,13 @@ _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"
 _OTHER_ENCODINGS = [("koi8_r", "KOI8-R"), ("cp866", "DOS (CP866)"), ("mac_cyrillic", "Mac Cyrillic")]
 _EXCEL_EPOCH = date(1899, 12, 30)
 
-ENCODING_MESSAGE = "Неверная кодировка файла{hint}: сохраните его в UTF-8 или Windows-1251"
-NOT_A_TABLE = "Файл не является таблицей CSV или XLSX"
+ENCODING_MESSAGE = _l("Неверная кодировка файла{hint}: сохраните его в UTF-8 или Windows-1251")
+NOT_A_TABLE = _l("Файл не является таблицей CSV или XLSX")
 
 
 def error(row, column, message):
     """Return one import error as the API and the pages show it."""
-    return {"row": row, "column": column, "message": message}
+    return {"row": row, "column": column, "message": str(message)}
 
 
 class ImportFailed(InvalidInput):
@@ -46,9 +48,9 @@ class ImportFailed(InvalidInput):
     def __init__(self, errors, message=None):
         self.errors = list(errors)
         if message is None:
-            first = self.errors[0]["message"] if self.errors else "Файл не импортирован"
+            first = self.errors[0]["message"] if self.errors else _("Файл не импортирован")
             message = first if len(self.errors) == 1 else \
-                f"Файл не импортирован: ошибок — {len(self.errors)}. {first}"
+                _("Файл не импортирован: ошибок — %(count)s. %(first)s", count=len(self.errors), first=first)
         super().__init__(message, details={"errors": self.errors})
 
 
@@ -77,15 +79,16 @@ def read_table(data, known_headers):
     delimiter and to tell a wrong encoding from a missing column).
     """
     if data is None or not data.strip(b" \t\r\n\x00"):
-        raise ImportFailed([error(None, None, "Файл пуст")])
+        raise ImportFailed([error(None, None, _("Файл пуст"))])
     if len(data) > MAX_FILE_BYTES:
         raise ImportFailed([error(None, None,
-                                  f"Файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ: разделите его на части")])
+                                  _("Файл больше %(size)s МБ: разделите его на части",
+                                    size=MAX_FILE_BYTES // (1024 * 1024)))])
     if data.startswith(_XLSX_MAGIC):
         return _read_xlsx(data)
     if data.startswith(_OLE_MAGIC):
-        raise ImportFailed([error(None, None, "Формат XLS (Excel 97–2003) не поддерживается: "
-                                              "сохраните файл как XLSX или CSV")])
+        raise ImportFailed([error(None, None, _("Формат XLS (Excel 97–2003) не поддерживается: "
+                                              "сохраните файл как XLSX или CSV"))])
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFailed([error(None, None, ENCODING_MESSAGE.format(hint=" (UTF-16)"))])
     if data.startswith(_BINARY_MAGICS) or b"\x00" in data[:4096]:
@@ -96,7 +99,7 @@ def read_table(data, known_headers):
 def map_columns(header, columns):
     """Map a header row to {field: index} and {field: header as written} for `columns`
     ((name, label, required, aliases) tuples); return them with the list of header errors."""
-    by_alias = {alias: (name, label) for name, label, _, aliases in columns for alias in aliases}
+    by_alias = {alias: (name, label) for name, label, _required, aliases in columns for alias in aliases}
     positions, titles, errors = {}, {}, []
     for index, cell in enumerate(header):
         found = by_alias.get(normalize_header(cell))
@@ -104,12 +107,12 @@ def map_columns(header, columns):
             continue
         name, label = found
         if name in positions:
-            errors.append(error(1, cell_text(cell), f"Столбец «{label}» указан дважды"))
+            errors.append(error(1, cell_text(cell), _("Столбец «%(label)s» указан дважды", label=label)))
             continue
         positions[name], titles[name] = index, cell_text(cell)
-    for name, label, required, _ in columns:
+    for name, label, required, _aliases in columns:
         if required and name not in positions:
-            errors.append(error(1, label, f"Нет обязательного столбца «{label}»"))
+            errors.append(error(1, label, _("Нет обязательного столбца «%(label)s»", label=label)))
     return positions, titles, errors
 
 
@@ -152,7 +155,8 @@ def _read_csv(data, known_headers):
     try:
         _fill(table, ((number, row) for number, row in enumerate(reader, start=1)))
     except csv.Error as exc:
-        raise ImportFailed([error(reader.line_num or None, None, f"Файл CSV повреждён: {exc}")]) from None
+        raise ImportFailed([error(reader.line_num or None, None,
+                                  _("Файл CSV повреждён: %(error)s", error=exc))]) from None
     return table
 
 
@@ -180,10 +184,11 @@ def _fill(table, numbered_rows):
             table.header = cells
             continue
         if len(table.rows) >= MAX_ROWS:
-            raise ImportFailed([error(number, None, f"В файле больше {MAX_ROWS} строк: разделите его на части")])
+            raise ImportFailed([error(number, None,
+                                      _("В файле больше %(rows)s строк: разделите его на части", rows=MAX_ROWS))])
         table.rows.append((number, cells))
     if not table.header:
-        raise ImportFailed([error(None, None, "Файл пуст")])
+        raise ImportFailed([error(None, None, _("Файл пуст"))])
 
 
 def _check_archive(data):
@@ -193,9 +198,9 @@ def _check_archive(data):
     except UnsafeFile as exc:
         reason = (exc.details or {}).get("file")
         if reason in {"unpacked_size", "ratio"}:
-            raise ImportFailed([error(None, None, "Файл XLSX после распаковки слишком велик "
-                                                  f"(больше {MAX_UNPACKED_BYTES // (1024 * 1024)} МБ): "
-                                                  "не импортирован")]) from None
+            raise ImportFailed([error(None, None, _("Файл XLSX после распаковки слишком велик "
+                                                    "(больше %(size)s МБ): не импортирован",
+                                                    size=MAX_UNPACKED_BYTES // (1024 * 1024)))]) from None
         if reason == "damaged":
             raise ImportFailed([error(None, None, NOT_A_TABLE)]) from None
         raise ImportFailed([error(None, None, exc.message)]) from None
@@ -211,7 +216,7 @@ def _check_archive(data):
 def _read_xlsx(data):
     _check_archive(data)
     if not openpyxl.DEFUSEDXML:
-        raise ImportFailed([error(None, None, "Чтение XLSX отключено: не установлен defusedxml")])
+        raise ImportFailed([error(None, None, _("Чтение XLSX отключено: не установлен defusedxml"))])
     table = Table(header=[], kind="xlsx")
     workbook = None
     try:
@@ -221,7 +226,7 @@ def _read_xlsx(data):
     except ImportFailed:
         raise
     except Exception:  # openpyxl raises many types for broken or hostile workbooks
-        raise ImportFailed([error(None, None, "Файл XLSX повреждён или не может быть прочитан безопасно")]) from None
+        raise ImportFailed([error(None, None, _("Файл XLSX повреждён или не может быть прочитан безопасно"))]) from None
     finally:
         if workbook is not None:
             workbook.close()

@@ -55,7 +55,8 @@ class FiguresSchema(ApiSchema):
 
 
 class TotalsSchema(FiguresSchema):
-    routes_developed = fields.Integer(metadata={"description": _l("Маршруты, построенные по диагностике и утверждённые")})
+    routes_developed = fields.Integer(
+        metadata={"description": _l("Маршруты, построенные по диагностике и утверждённые")})
 
 
 class SchoolFiguresSchema(FiguresSchema):

@@ -106,7 +106,8 @@ ACTIVITY_STATUSES = [s.value for s in ActivityStatus]
 
 class ErrorSchema(ApiSchema):
     error = fields.String(required=True, metadata={"description": _l("Код ошибки, например stale_version")})
-    message = fields.String(required=True, metadata={"description": _l("Сообщение для человека (по-русски по умолчанию; Accept-Language: en — по-английски)")})
+    message = fields.String(required=True, metadata={
+        "description": _l("Сообщение для человека (по-русски по умолчанию; Accept-Language: en — по-английски)")})
     details = fields.Raw(metadata={"description": _l("Подробности, например ошибки полей")})
 
 
