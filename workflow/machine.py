@@ -39,12 +39,12 @@ def _record(event_data):
     route.events.append(
         RouteEvent(
             actor_id=event_data.kwargs["actor"].id,
+            on_behalf_of_id=event_data.kwargs.get("on_behalf_of"),
             event=trigger,
             from_state=event_data.transition.source,
             to_state=event_data.transition.dest,
             comment=event_data.kwargs.get("comment") or "",
             created_at=now,
-            on_behalf_of_id=event_data.kwargs.get("on_behalf_of"),
         )
     )
 
