@@ -185,13 +185,15 @@ def resolve_token(token):
     """Return the user of a valid, unexpired, unrevoked token, or None."""
     if not token:
         return None
-    record = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
-    ).scalar_one_or_none()
-    if record is None or record.revoked_at is not None or record.expires_at <= utcnow():
+    # The token and its user in one statement (every API request runs it).
+    found = db.session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, User)
+        .join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == _hash_token(token))
+    ).one_or_none()
+    if found is None:
         return None
-    user = db.session.get(User, record.user_id)
-    if user is None or not user.is_active:
+    revoked_at, expires_at, user = found
+    if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
         return None
     return user
 

@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import (
@@ -84,11 +85,22 @@ def available_transitions(route, actor):
 
 
 @contextmanager
-def _unit_of_work():
-    """Commit the block's changes at once, or roll everything back and raise a typed error."""
+def _unit_of_work(keep_loaded=False):
+    """Commit the block's changes at once, or roll everything back and raise a typed error.
+
+    keep_loaded: leave the loaded objects as they were committed instead of expiring them, so the
+    caller can answer from them without reading them again (on SQLite, in a write request, another
+    read would take the write lock again while the answer is serialized).
+    """
     try:
         yield
-        db.session.commit()
+        session = db.session()
+        expire = session.expire_on_commit
+        session.expire_on_commit = expire and not keep_loaded
+        try:
+            db.session.commit()
+        finally:
+            session.expire_on_commit = expire
     except StaleDataError:
         db.session.rollback()
         raise StaleVersion(STALE_MESSAGE) from None
@@ -139,32 +151,38 @@ def _check_version(route, version):
         raise StaleVersion(STALE_MESSAGE)
 
 
-def _route_load_query(full):
-    query = select(Route).where(Route.id == bindparam("route_id")).options(
+def _route_load_query():
+    return select(Route).where(Route.id == bindparam("route_id")).options(
         joinedload(Route.teacher).joinedload(User.school),
         joinedload(Route.curator),
         joinedload(Route.school),
     )
-    if full:
-        query = query.options(
-            selectinload(Route.activities).joinedload(Activity.product_file),
-            selectinload(Route.events).options(joinedload(RouteEvent.actor),
-                                               joinedload(RouteEvent.on_behalf_of)),
-            selectinload(Route.corrections).joinedload(Correction.requested_by),
-        )
-    return query
 
 
 # Built once: SQLAlchemy memoizes a statement's cache key on the statement, so reusing it skips
-# walking the loader options on every load (about a fifth of a load's time, see bench/).
-_ROUTE_LOAD_QUERIES = {True: _route_load_query(True), False: _route_load_query(False)}
+# walking the loader options on every load. The collections are read by statements of their own, built
+# once too, rather than by selectinload, whose statements are keyed anew on every load (about a third
+# of an API transition's time at region scale, see bench/).
+_ROUTE_LOAD_QUERY = _route_load_query()
+_ROUTE_COLLECTION_QUERIES = {
+    "activities": select(Activity).where(Activity.route_id == bindparam("route_id"))
+    .options(joinedload(Activity.product_file)).order_by(Activity.position, Activity.id),
+    "events": select(RouteEvent).where(RouteEvent.route_id == bindparam("route_id"))
+    .options(joinedload(RouteEvent.actor), joinedload(RouteEvent.on_behalf_of)).order_by(RouteEvent.id),
+    "corrections": select(Correction).where(Correction.route_id == bindparam("route_id"))
+    .options(joinedload(Correction.requested_by)).order_by(Correction.id),
+}
 
 
 def load_route(route_id, actor, *, full=True):
     """Load a route the user may see, with what its page shows, or raise NotFound."""
-    query = _ROUTE_LOAD_QUERIES[bool(full)]
-    route = db.session.execute(query, {"route_id": route_id}).unique().scalar_one_or_none()
-    return permissions.require_view(route, actor)
+    route = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().scalar_one_or_none()
+    permissions.require_view(route, actor)
+    if full:
+        for name, query in _ROUTE_COLLECTION_QUERIES.items():
+            items = db.session.execute(query, {"route_id": route.id}).unique().scalars().all()
+            set_committed_value(route, name, items)
+    return route
 
 
 # --- transitions -----------------------------------------------------------------------------
@@ -175,7 +193,7 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
     if spec is None:
         raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
     comment = _text(comment, "comment")
-    with _unit_of_work():
+    with _unit_of_work(keep_loaded=True):
         route = load_route(route_id, actor)
         rels = permissions.relations(route, actor)
         allowed, reason, _relevant = _check(spec, route, actor, rels)
@@ -189,8 +207,17 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
         on_behalf_of = permissions.acting_for(route, actor, spec["actors"])
         if not fire(route, trigger, actor, comment, on_behalf_of=on_behalf_of):
             raise TransitionNotAllowed(_("Действие сейчас недоступно"))
+    _attach_actor(route.events[-1], actor)
     _notify(route, trigger, actor)
     return route
+
+
+def _attach_actor(event, actor):
+    """Give a new audit row its actor as loaded, so presenting the history does not read the user again."""
+    actor = getattr(actor, "_get_current_object", lambda: actor)()  # current_user's proxy
+    state = sa_inspect(actor, raiseerr=False)
+    if state is not None and state.session is db.session() and event.actor_id == state.identity[0]:
+        set_committed_value(event, "actor", actor)
 
 
 # --- creating and editing ----------------------------------------------------------------------

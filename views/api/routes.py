@@ -112,8 +112,10 @@ def transition(data, route_id):
     409 `stale_version` when `version` is not the current one.
     """
     user = current_api_user()
-    service.apply_transition(route_id, data["trigger"], user, comment=data["comment"], version=data["version"])
-    return _present(route_id, user)
+    # Answered from the route as the transition left it: read again, it would be the same.
+    route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
+                                     version=data["version"])
+    return RouteView(route, service.available_transitions(route, user))
 
 
 # --- road map -----------------------------------------------------------------------------------------
