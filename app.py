@@ -2,6 +2,7 @@
 import logging
 import os
 import secrets
+import sqlite3
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -117,6 +118,16 @@ def _configure_engine(engine):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_connection, connection_record):
+        # SQLite's advice: as a connection closes, re-analyze the tables whose statistics went stale.
+        # Never wait for the write lock here, and never fail a close for it.
+        try:
+            dbapi_connection.execute("PRAGMA busy_timeout=0")
+            dbapi_connection.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):

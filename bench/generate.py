@@ -298,6 +298,9 @@ def _settle(engine):
         # transaction, so on the DB-API connection itself.
         raw = engine.raw_connection()
         try:
+            # The planner's statistics first, as a running database has them (`flask init-db` and the
+            # app's PRAGMA optimize keep them; after a bulk load every table changed).
+            raw.driver_connection.execute("ANALYZE")
             raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             raw.close()

@@ -24,6 +24,20 @@ def upgrade_schema():
         _install_audit_guard()
         stamp(directory=str(MIGRATIONS), revision="head")
     upgrade(directory=str(MIGRATIONS))
+    refresh_statistics()
+
+
+def refresh_statistics():
+    """SQLite: gather the query planner's statistics (ANALYZE); PostgreSQL's autovacuum keeps its own.
+
+    Without them SQLite's planner guesses, and at the scale of a region it guesses some plans badly
+    (see bench/). Run by `flask init-db`; the app keeps them fresh with PRAGMA optimize (app.py).
+    """
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
 
 
 def _created_without_migrations():

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-import openpyxl
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -214,6 +213,8 @@ def _check_archive(data):
 
 
 def _read_xlsx(data):
+    # Imported here, not with the app: openpyxl weighs about 6 MB in every worker (bench/, measurement 5).
+    import openpyxl
     _check_archive(data)
     if not openpyxl.DEFUSEDXML:
         raise ImportFailed([error(None, None, _("Чтение XLSX отключено: не установлен defusedxml"))])
