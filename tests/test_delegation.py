@@ -383,3 +383,14 @@ def test_substitutes_hear_of_what_their_principal_hears_while_they_act(district)
     assert notifications.recipients(route, "submit_reflection", d.teacher) == [d.curator.id, d.other_curator.id]
     delegation.cancel_substitution(d.curator, substitution.id)
     assert notifications.recipients(route, "submit_reflection", d.teacher) == [d.curator.id]
+
+
+def test_the_principals_waiting_routes_reach_the_substitutes_inbox(named, client, auth):
+    d = named
+    route = d.route(state="under_review")
+    auth.login("curator2")
+    assert f"/routes/{route.id}\"" not in client.get("/inbox").get_data(as_text=True)
+    substitution = substitute(d)
+    assert f"/routes/{route.id}\"" in client.get("/inbox").get_data(as_text=True)
+    delegation.cancel_substitution(d.curator, substitution.id)
+    assert f"/routes/{route.id}\"" not in client.get("/inbox").get_data(as_text=True)

@@ -20,7 +20,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role, Route, RouteEvent, School, User, db
 from models._time import utcnow
 from models.diagnostics import CampaignState, MonitoringCampaign
-from workflow import permissions
+from workflow import delegation, permissions
 
 # Kinds of items, in the order the inbox lists its filter, with their labels.
 KIND_LABELS = {
@@ -179,10 +179,17 @@ def _route_select(kind, since, *conditions, **columns):
 def _staff_scope(user):
     """The routes whose waiting steps concern the user as curator or head."""
     role = user.role
+    # Today's principals of a substitute (workflow/delegation.py): their routes wait on the substitute too.
+    principals = delegation.active_principals(user)
     if role == Role.CURATOR.value:
+        if principals:
+            return Route.curator_id.in_([user.id, *(p.id for p in principals)])
         return Route.curator_id == user.id
     if role == Role.SCHOOL_HEAD.value:
-        return Route.school_id == user.school_id if user.school_id is not None else false()
+        schools = sorted({s for s in [user.school_id, *(p.school_id for p in principals)] if s is not None})
+        if len(schools) > 1:
+            return Route.school_id.in_(schools)
+        return Route.school_id == schools[0] if schools else false()
     if role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value}:
         return true()
     return false()
