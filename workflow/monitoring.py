@@ -191,13 +191,21 @@ def load_campaign(campaign_id, user):
     return campaign
 
 
-def campaigns_page(user, page=1, per_page=50):
-    """Return (campaigns, total, pages) the user may see, newest first."""
+def campaigns_page(user, page=1, per_page=50, *, state=None, text=None, year=None):
+    """Return (campaigns, total, pages) the user may see, newest first; filter by state, title words, year."""
     if not can_view(user):
         raise NotPermitted(_("Мониторинг доступен руководителям и кураторам"))
     query = select(MonitoringCampaign)
     if user.role != Role.ADMIN.value:
         query = query.where(MonitoringCampaign.municipality_id == user.municipality_id)
+    if state in {s.value for s in CampaignState}:
+        query = query.where(MonitoringCampaign.state == state)
+    if text and text.strip():
+        from workflow.queries import name_clause
+        query = query.where(name_clause(MonitoringCampaign.title, text))
+    if year:
+        query = query.where(MonitoringCampaign.period_start <= date(year, 12, 31),
+                            MonitoringCampaign.period_end >= date(year, 1, 1))
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     page = max(int(page or 1), 1)
     items = db.session.execute(
