@@ -53,6 +53,11 @@ def _read(path):
 
 
 def _write(catalog, path):
+    # A stable header: the project, English, and no "fuzzy" mark on the header itself.
+    catalog.project, catalog.version = "iom", "1"
+    catalog.copyright_holder, catalog.msgid_bugs_address = "iom", ""
+    catalog.language_team, catalog.last_translator = "English", "iom"
+    catalog.fuzzy = False
     with open(path, "wb") as handle:
         write_po(handle, catalog, width=0, omit_header=False, no_location=True, sort_output=True)
 
@@ -65,7 +70,8 @@ def update():
             _pybabel("init", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", "en", "--no-wrap")
         else:
             _pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", "en", "--no-wrap",
-                     "--no-fuzzy-matching", "--ignore-obsolete", "--omit-header")
+                     "--no-fuzzy-matching", "--ignore-obsolete")
+        _write(_read(CATALOG), CATALOG)
         compile_catalog()
 
 
