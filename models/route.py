@@ -191,10 +191,10 @@ class RouteEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     route_id: Mapped[int] = mapped_column(ForeignKey("routes.id"), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    # A trigger name for transitions, or correction_requested/approved/rejected.
     # The principal whose substitute the actor was, when the actor acted only through a substitution
     # (workflow/delegation.py); the timeline shows "actor за principal".
     on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # A trigger name for transitions, or correction_requested/approved/rejected.
     event: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
