@@ -383,13 +383,18 @@ def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=No
     # int(): PostgreSQL sums integers as numeric.
     routes_developed = int(sum(row[5] for row in counted_by_school))
     names, by_state, overdue_by_school = {}, {}, {}
+    no_routes = dict.fromkeys(STATES, 0)
     for school_id, name, state, count, overdue in db.session.execute(statements["schools"],
                                                                      {**params, "today": today}):
-        names[school_id] = name
-        by_state.setdefault(school_id, {s: 0 for s in STATES})
-        overdue_by_school[school_id] = overdue_by_school.get(school_id, 0) + int(overdue or 0)
+        states = by_state.get(school_id)
+        if states is None:
+            names[school_id] = name
+            states = by_state[school_id] = no_routes.copy()
+            overdue_by_school[school_id] = 0
+        if overdue:
+            overdue_by_school[school_id] += int(overdue)
         if state is not None:
-            by_state[school_id][state] = count
+            states[state] = count
     per_school = [(school_id, name, *counts.get(school_id, (0, 0))) for school_id, name in names.items()]
     counted = db.session.execute(statements["diagnostics"], params).scalars().all()
 

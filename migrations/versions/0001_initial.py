@@ -251,7 +251,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_routes_school_id'), ['school_id'], unique=False)
         batch_op.create_index('ix_routes_school_state', ['school_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_routes_state_changed_at'), ['state_changed_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_routes_teacher_id'), ['teacher_id'], unique=False)
+        batch_op.create_index('ix_routes_teacher_approved', ['teacher_id', 'approved_at', 'diagnostic_id'], unique=False)
 
     op.create_table('stored_files',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -623,7 +623,7 @@ def downgrade():
 
     op.drop_table('stored_files')
     with op.batch_alter_table('routes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_routes_teacher_id'))
+        batch_op.drop_index('ix_routes_teacher_approved')
         batch_op.drop_index(batch_op.f('ix_routes_state_changed_at'))
         batch_op.drop_index('ix_routes_school_state')
         batch_op.drop_index(batch_op.f('ix_routes_school_id'))
