@@ -43,7 +43,8 @@ class RawEntry:
 
     @classmethod
     def deflate(cls, name, data, date_time):
-        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        # Level 1: a rendered document.xml is small; level 6 took three times as long for a sixth fewer bytes.
+        compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
         compressed = compressor.compress(data) + compressor.flush()
         return cls(name, zipfile.ZIP_DEFLATED, zlib.crc32(data) & 0xFFFFFFFF, compressed, len(data),
                    date_time)
@@ -77,32 +78,42 @@ def _dos_time(date_time):
     return ((hour << 11) | (minute << 5) | (second // 2)), (((year - 1980) << 9) | (month << 5) | day)
 
 
+def _records(entry):
+    """Return (local header + compressed bytes, central directory record without its offset and name, name)."""
+    name = entry.name.encode("utf-8")
+    flags = 0x800 if not entry.name.isascii() else 0
+    dos_time, dos_date = _dos_time(entry.date_time)
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, entry.method, dos_time, dos_date,
+                        entry.crc, len(entry.compressed), entry.size, len(name), 0) + name + entry.compressed
+    central = struct.pack("<4s6H3L5HL", b"PK\x01\x02", 20, 20, flags, entry.method, dos_time, dos_date,
+                          entry.crc, len(entry.compressed), entry.size, len(name), 0, 0, 0, 0,
+                          entry.external_attr)
+    return local, central, name
+
+
+def _assemble(records):
+    """Join (local, central, name) records into a ZIP archive."""
+    pieces, central = [], []
+    offset = 0
+    for local, record, name in records:
+        pieces.append(local)
+        central.append(record + struct.pack("<L", offset) + name)
+        offset += len(local)
+    directory = b"".join(central)
+    pieces.append(directory)
+    pieces.append(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), len(directory),
+                              offset, 0))
+    return b"".join(pieces)
+
+
 def write_zip(entries):
     """Assemble a ZIP archive from members whose bytes are already compressed."""
-    out = io.BytesIO()
-    central = []
-    for entry in entries:
-        name = entry.name.encode("utf-8")
-        flags = 0x800 if not entry.name.isascii() else 0
-        dos_time, dos_date = _dos_time(entry.date_time)
-        offset = out.tell()
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, entry.method, dos_time, dos_date,
-                              entry.crc, len(entry.compressed), entry.size, len(name), 0))
-        out.write(name)
-        out.write(entry.compressed)
-        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, entry.method, dos_time,
-                                   dos_date, entry.crc, len(entry.compressed), entry.size, len(name), 0, 0,
-                                   0, 0, entry.external_attr, offset) + name)
-    start = out.tell()
-    for record in central:
-        out.write(record)
-    size = out.tell() - start
-    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), size, start, 0))
-    return out.getvalue()
+    return _assemble([_records(entry) for entry in entries])
 
 
 _PARAGRAPH = re.compile(r"<w:p(?: [^>]*)?>.*?</w:p>", re.DOTALL)
 _LISTING_CHARS = re.compile("[\t\a\n\f]")
+_LISTING_BYTES = re.compile(b"[\t\a\n\f]")
 # Tags that make docxtpl change a table's cell count (its fix_tables then rewrites the grid).
 _CELL_TAGS = re.compile(r"{%-?\s*(?:tc\s|hm\s*-?%}|vm\s*-?%}|colspan\s)|{{-?\s*tc\s")
 
@@ -117,6 +128,15 @@ def _resolve_listing(xml):
         return _TPL.resolve_listing(text) if _LISTING_CHARS.search(text) else text
 
     return _PARAGRAPH.sub(paragraph, xml)
+
+
+def _post_render_bytes(xml):
+    """_post_render on the UTF-8 bytes of a part (the same result, encoded; bytes replace much faster)."""
+    xml = xml.replace(b"\n<w:p ", b"<w:p ").replace(b"\n<w:p>", b"<w:p>")
+    xml = xml.replace(b"{_{", b"{{").replace(b"}_}", b"}}").replace(b"{_%", b"{%").replace(b"%_}", b"%}")
+    if _LISTING_BYTES.search(xml):
+        return _resolve_listing(xml.decode("utf-8")).encode("utf-8")
+    return xml
 
 
 def _post_render(xml):
@@ -146,6 +166,8 @@ class CompiledDocx:
         # Validation renders parse the body strictly; docxtpl itself recovers from broken XML.
         self.strict_xml = strict_xml
         self.entries = read_raw_entries(data)
+        # The unchanged members' ZIP records are the same in every document: built once.
+        self._records = [_records(entry) for entry in self.entries]
         names = [e.name for e in self.entries]
         if len(set(names)) != len(names):
             raise zipfile.BadZipFile("duplicate member names")
@@ -167,7 +189,7 @@ class CompiledDocx:
         root.replace(body, etree.Comment(_BODY_MARKER))
         head, _, tail = etree.tostring(root, encoding="UTF-8", standalone=True).decode("utf-8").partition(
             f"<!--{_BODY_MARKER}-->")
-        self._document_head, self._document_tail = head, tail
+        self._document_head, self._document_tail = head.encode("utf-8"), tail.encode("utf-8")
 
         for rel in main_part.rels.values():
             if rel.is_external or rel.reltype not in (RT.HEADER, RT.FOOTER) or not rel.target_part.blob:
@@ -211,10 +233,12 @@ class CompiledDocx:
         """Render the templated parts; return {zip member name: new bytes}."""
         rendered = {}
         for name, part in self.parts.items():
-            xml = _post_render(part.template.render(context))
             if part.kind == "body":
-                rendered[name] = (self._document_head + self._body(xml) + self._document_tail).encode("utf-8")
-            elif part.kind == "header_footer":
+                xml = _post_render_bytes(part.template.render(context).encode("utf-8"))
+                rendered[name] = self._document_head + self._body(xml) + self._document_tail
+                continue
+            xml = _post_render(part.template.render(context))
+            if part.kind == "header_footer":
                 element = parse_xml(xml.encode(part.encoding))
                 rendered[name] = etree.tostring(element, encoding="UTF-8", standalone=True)
             else:
@@ -241,23 +265,24 @@ class CompiledDocx:
             if self.strict_xml:
                 raise
             tree = None
-        if tree is not None and not self._fix_tables and "docPr" not in xml:
+        if tree is not None and not self._fix_tables and b"docPr" not in xml:
             return xml
         tree = _TPL.fix_tables(xml)
         ids = 1000
         for element in tree.xpath("//wp:docPr", namespaces=DOCX_NSMAP):
             ids += 1
             element.attrib["id"] = str(ids)
-        return etree.tostring(tree, encoding="unicode")
+        return etree.tostring(tree, encoding="unicode").encode("utf-8")
 
     def render(self, context):
         """Return the DOCX bytes of the template rendered with the context."""
         rendered = self.render_parts(context)
-        entries = []
-        for entry in self.entries:
+        records = []
+        for entry, record in zip(self.entries, self._records):
             data = rendered.get(entry.name)
-            entries.append(entry if data is None else RawEntry.deflate(entry.name, data, entry.date_time))
-        return write_zip(entries)
+            records.append(record if data is None else
+                           _records(RawEntry.deflate(entry.name, data, entry.date_time)))
+        return _assemble(records)
 
 
 def _has_core_part(document):
