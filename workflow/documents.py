@@ -39,8 +39,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 import config
-from models import DocumentTemplate, Route, RouteEvent, StoredFile, db
-from models.route import STAGE_LABELS, Stage
+from models import DocumentTemplate, Route, RouteEvent, StoredFile, User, db
+from models.route import STAGE_LABELS, Activity, Stage
 from workflow import permissions, upload_checks
 from workflow.docx_render import CompiledDocx, read_raw_entries, render_with_docxtpl
 from workflow.errors import Conflict, InvalidInput, NotFound, WorkflowError
@@ -147,28 +147,53 @@ _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def clean_text(value):
     """Normalize line ends and drop characters a DOCX cannot hold; keep new lines and tabs."""
-    return _BAD_CHARS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _BAD_CHARS.sub("", value)
 
 
 # Official papers are Russian whatever the reader's interface language.
 DOCUMENT_LOCALE = "ru"
 
 
-def clean_context(value):
+class ContextCleaner:
+    """Cleans contexts; resolves each lazy label once (a bulk export shares one cleaner for all its papers)."""
+
+    def __init__(self):
+        self._lazies = {}  # id -> (the lazy string, kept so its id is not reused; its Russian text)
+
+    def lazy(self, value):
+        known = self._lazies.get(id(value))
+        if known is None:
+            with force_locale(DOCUMENT_LOCALE):
+                known = self._lazies[id(value)] = (value, clean_text(str(value)))
+        return known[1]
+
+    def __call__(self, value):
+        kind = type(value)
+        if kind is str:
+            return clean_text(value)
+        if kind is dict:
+            return {k: self(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [self(v) for v in value]
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, LazyString):
+            return self.lazy(value)
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self(v) for v in value]
+        return value
+
+
+def clean_context(value, cleaner=None):
     """Return a copy of a context with every string cleaned (dicts, lists and tuples walked).
 
     Lazy labels (states, stages, roles) are resolved in Russian, the language of the papers.
     """
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, LazyString):
-        with force_locale(DOCUMENT_LOCALE):
-            return clean_text(str(value))
-    if isinstance(value, dict):
-        return {k: clean_context(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_context(v) for v in value]
-    return value
+    return (cleaner or ContextCleaner())(value)
 
 
 # --- the registry of templates -----------------------------------------------------------------------
@@ -360,8 +385,14 @@ def approval_of(route):
     return who, approve.created_at.date()
 
 
-def route_context(route, *, today=None):
+_LOADED = object()
+
+
+def route_context(route, *, today=None, activities=_LOADED, approval=_LOADED):
     """Build the route document's context from a route loaded with its teacher, activities and events.
+
+    A bulk export passes the activities (rows with the Activity attributes) and the approval
+    ((name, date) or None, as ``approval_of`` returns it) it loaded for many routes at once.
 
     Keys: title; route {id, state, state_label, period_start, period_end}; teacher {full_name, position};
     organization; position; general {has_any, workplace, education, position, subject, experience,
@@ -384,7 +415,9 @@ def route_context(route, *, today=None):
     }
     general["has_any"] = any(v for v in general.values())
     by_stage = {stage.value: [] for stage in STAGE_ORDER}
-    for activity in sorted(route.activities, key=lambda a: (a.position, a.id or 0)):
+    if activities is _LOADED:
+        activities = route.activities
+    for activity in sorted(activities, key=lambda a: (a.position, a.id or 0)):
         by_stage.setdefault(activity.stage, []).append(activity)
     stages = []
     number = 0
@@ -401,7 +434,8 @@ def route_context(route, *, today=None):
         if rows:
             stages.append({"number": index, "key": stage.value, "label": STAGE_LABELS[stage],
                            "activities": rows})
-    approval = approval_of(route)
+    if approval is _LOADED:
+        approval = approval_of(route)
     return {
         "title": "Индивидуальный образовательный маршрут",
         "route": {"id": route.id, "state": route.state, "state_label": STATE_LABELS.get(route.state, route.state),
@@ -468,6 +502,34 @@ def route_document_query():
     )
 
 
+# What a bulk export reads per batch of routes: the routes with their people and school, then the
+# activities' printed columns and the approvals' (route, approver, time) in one statement each.
+_EXPORT_ACTIVITY_COLUMNS = (Activity.route_id, Activity.id, Activity.position, Activity.stage, Activity.direction,
+                            Activity.deficit, Activity.tasks, Activity.forms, Activity.deadline,
+                            Activity.result_form, Activity.status, Activity.product)
+
+
+def _export_batch(route_ids):
+    """Load a batch of routes for the export: {id: (route, activities, approval)}."""
+    routes = db.session.execute(
+        select(Route).options(joinedload(Route.teacher), joinedload(Route.curator), joinedload(Route.school))
+        .where(Route.id.in_(route_ids))
+    ).unique().scalars().all()
+    activities = {route.id: [] for route in routes}
+    for row in db.session.execute(select(*_EXPORT_ACTIVITY_COLUMNS).where(Activity.route_id.in_(route_ids))):
+        activities[row.route_id].append(row)
+    # approval_of's rule: the route's last approve event (by id), unless the route is a draft again.
+    approvals = {}
+    for route_id, who, when in db.session.execute(
+            select(RouteEvent.route_id, User.full_name, RouteEvent.created_at)
+            .outerjoin(User, User.id == RouteEvent.actor_id)
+            .where(RouteEvent.route_id.in_(route_ids), RouteEvent.event == "approve")
+            .order_by(RouteEvent.id)):
+        approvals[route_id] = (who or "", when.date())
+    return {route.id: (route, activities[route.id], None if route.state == "drafted" else approvals.get(route.id))
+            for route in routes}
+
+
 def load_route_document(route_id, user):
     """Load a route with what its document prints, if the user may see it (else NotFound)."""
     route = db.session.execute(route_document_query().where(Route.id == route_id)).unique().scalar_one_or_none()
@@ -522,18 +584,20 @@ def stream_routes_zip(route_ids, *, batch=100, today=None):
     route_ids = list(route_ids)
     active = active_version("route")
     compiled = compiled_template("route", active)
+    cleaner = ContextCleaner()
     sink = _Sink()
     names = set()
     with zipfile.ZipFile(sink, "w") as archive:
         for start in range(0, len(route_ids), batch):
             chunk = route_ids[start:start + batch]
-            routes = db.session.execute(route_document_query().where(Route.id.in_(chunk))).unique().scalars()
-            by_id = {route.id: route for route in routes}
+            by_id = _export_batch(chunk)
             for route_id in chunk:
-                route = by_id.pop(route_id, None)
-                if route is None:
+                loaded = by_id.pop(route_id, None)
+                if loaded is None:
                     continue
-                data = compiled.render(clean_context(route_context(route, today=today)))
+                route, activities, approval = loaded
+                data = compiled.render(cleaner(route_context(route, today=today, activities=activities,
+                                                             approval=approval)))
                 school = _slug(route.school.name if route.school else "Без школы")
                 name = f"{school}/{route_filename(route)}"
                 if name in names:
@@ -544,7 +608,7 @@ def stream_routes_zip(route_ids, *, batch=100, today=None):
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, data)
                 yield sink.drain()
-            del by_id, routes
+            del by_id
     yield sink.drain()
 
 
