@@ -10,6 +10,7 @@ from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -133,9 +134,52 @@ def _configure_engine(engine):
     def _on_begin(connection):
         # A write request takes the write lock at BEGIN, so two writers queue on the busy
         # timeout instead of failing with "database is locked" when one upgrades its lock.
+        # A view marked @lock_at_first_write reads without the lock and takes it just before its first
+        # write (see _lock_before_first_write).
         from flask import has_request_context
         immediate = not has_request_context() or request.method not in {"GET", "HEAD", "OPTIONS"}
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        deferred = immediate and has_request_context() and _locks_at_first_write(request.endpoint)
+        connection.info[_DEFERRED_LOCK] = False
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate and not deferred else "BEGIN")
+        connection.info[_DEFERRED_LOCK] = deferred
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _lock_before_first_write(connection, cursor, statement, parameters, context, executemany):
+        # The reads of a @lock_at_first_write view ran in a read transaction, outside the write lock.
+        # Its first write ends that read transaction (nothing written yet) and begins an immediate one,
+        # which waits on the busy timeout like any writer; the write then sees the newest data. Only
+        # views whose writes are all guarded by a version check may do this: a change committed by
+        # another writer since the reads makes the version-checked UPDATE match no row (StaleDataError,
+        # a 409), never a lost update. Upgrading the read transaction in place instead would fail at
+        # once with SQLITE_BUSY(_SNAPSHOT) whenever another writer holds or has just released the lock.
+        if not connection.info.get(_DEFERRED_LOCK) or statement.lstrip()[:6].upper() in ("SELECT", "PRAGMA"):
+            return
+        connection.info[_DEFERRED_LOCK] = False
+        dbapi_connection = connection.connection.dbapi_connection
+        try:
+            dbapi_connection.execute("ROLLBACK")
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OperationalError(statement, parameters, exc) from exc
+
+
+_DEFERRED_LOCK = "iom.lock_at_first_write"
+
+
+def lock_at_first_write(view):
+    """Mark a view whose writes are all version-checked: on SQLite it reads outside the write lock.
+
+    Put it right under the route decorator. Every other write request takes the lock at its first
+    statement (BEGIN IMMEDIATE), so its reads and writes are serialized with the other writers'.
+    """
+    view._lock_at_first_write = True
+    return view
+
+
+def _locks_at_first_write(endpoint):
+    from flask import current_app
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    return getattr(view, "_lock_at_first_write", False)
 
 
 def wants_json():

@@ -22,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from app import lock_at_first_write
 from models import Role, User, db
 from models.route import ACTIVITY_STATUS_LABELS, DIRECTION_LABELS, STAGE_LABELS, Stage
 from models.user import ROLE_LABELS
@@ -455,6 +456,7 @@ def route(route_id):
 
 
 @bp.route("/routes/<int:route_id>/transitions/<trigger>", methods=["POST"])
+@lock_at_first_write  # a transition's writes are version-checked (Route.version)
 @login_required
 def transition(route_id, trigger):
     """Fire a transition of the state machine (approve, return, start, submit, close, archive...)."""

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from models import ApiToken, Municipality, Role, Route, School, User, db
 from models._time import utcnow
@@ -181,15 +181,17 @@ def issue_token(user, ttl_hours):
     return token, record
 
 
+# Built once: SQLAlchemy memoizes a statement's cache key on the statement object.
+_TOKEN_QUERY = (select(ApiToken.revoked_at, ApiToken.expires_at, User)
+                .join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("token_hash")))
+
+
 def resolve_token(token):
     """Return the user of a valid, unexpired, unrevoked token, or None."""
     if not token:
         return None
-    # The token and its user in one statement (every API request runs it).
-    found = db.session.execute(
-        select(ApiToken.revoked_at, ApiToken.expires_at, User)
-        .join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == _hash_token(token))
-    ).one_or_none()
+    # The token and its user in one statement (every API request runs it), built once.
+    found = db.session.execute(_TOKEN_QUERY, {"token_hash": _hash_token(token)}).one_or_none()
     if found is None:
         return None
     revoked_at, expires_at, user = found

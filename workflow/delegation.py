@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import joinedload
 
 from models import Role, Substitution, User, db
@@ -301,18 +301,22 @@ def substitutions_of(actor, limit=200):
             run(select(Substitution).where(Substitution.substitute_id == actor.id)))
 
 
+# Built once (every notified change runs it): SQLAlchemy memoizes a statement's cache key on the statement.
+_SUBSTITUTES_QUERY = (
+    select(Substitution.principal_id, Substitution.substitute_id)
+    .join(User, User.id == Substitution.substitute_id)
+    .where(Substitution.principal_id.in_(bindparam("ids", expanding=True)), Substitution.cancelled_at.is_(None),
+           Substitution.starts_on <= bindparam("today"), Substitution.ends_on >= bindparam("today"),
+           User.active.is_(True))
+)
+
+
 def current_substitutes(user_ids, today=None):
     """Return {principal id: [substitute ids]} of the active substitutions of these users today."""
     user_ids = {uid for uid in user_ids if uid is not None}
     if not user_ids:
         return {}
-    today = today or date.today()
-    rows = db.session.execute(
-        select(Substitution.principal_id, Substitution.substitute_id)
-        .join(User, User.id == Substitution.substitute_id)
-        .where(Substitution.principal_id.in_(user_ids), Substitution.cancelled_at.is_(None),
-               Substitution.starts_on <= today, Substitution.ends_on >= today, User.active.is_(True))
-    ).all()
+    rows = db.session.execute(_SUBSTITUTES_QUERY, {"ids": sorted(user_ids), "today": today or date.today()}).all()
     found = {}
     for principal_id, substitute_id in rows:
         found.setdefault(principal_id, []).append(substitute_id)

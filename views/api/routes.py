@@ -8,6 +8,7 @@ from sqlalchemy.orm import joinedload
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app import lock_at_first_write
 from models import Route, User
 from views.api import api_blueprint, error_responses
 from views.api.auth import current_api_user
@@ -102,6 +103,7 @@ def update_route(data, route_id):
 
 
 @blp.route("/routes/<id:route_id>/transitions", methods=["POST"])
+@lock_at_first_write  # a transition's writes are version-checked (Route.version)
 @blp.arguments(TransitionSchema)
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)

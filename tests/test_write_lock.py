@@ -1,0 +1,73 @@
+"""A transition reads outside SQLite's write lock and takes it at its first write (app.lock_at_first_write).
+
+Another writer may then commit between a transition's reads and its writes. The route's version check
+turns that into a 409 stale_version with nothing written, never a lost update, a second audit row or a
+500. On PostgreSQL reads never block writers, so the same answers are expected there.
+"""
+import threading
+
+from sqlalchemy import select
+
+from models import Route, RouteEvent, db
+from workflow import service
+
+API = "/api/v1"
+
+
+def _token(app, login):
+    from conftest import PASSWORD
+    response = app.test_client().post(f"{API}/tokens", json={"login": login, "password": PASSWORD})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["token"]
+
+
+def test_a_change_committed_between_a_transitions_reads_and_writes_is_a_409(app, district, monkeypatch):
+    route = district.route(state="under_review")
+    route_id, version = route.id, route.version
+    token = _token(app, "curator")
+    db.session.close()
+    headers = {"Authorization": f"Bearer {token}"}
+    real_fire = service.fire
+    other = {}
+
+    def approve_elsewhere():
+        # Another request, with its own app context, session and connection, approves the same version.
+        response = app.test_client().post(f"{API}/routes/{route_id}/transitions", headers=headers,
+                                          json={"trigger": "approve", "comment": "", "version": version})
+        other["answer"] = (response.status_code, response.get_json())
+
+    def fire_after_a_concurrent_commit(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread() and "answer" not in other:
+            # The first request has read the route (version, state, guards) and holds no write lock:
+            # the other writer must get through without waiting for it.
+            thread = threading.Thread(target=approve_elsewhere)
+            thread.start()
+            thread.join(timeout=20)
+            assert not thread.is_alive(), "the other writer waited for the first request's reads"
+        return real_fire(*args, **kwargs)
+
+    monkeypatch.setattr(service, "fire", fire_after_a_concurrent_commit)
+    response = app.test_client().post(f"{API}/routes/{route_id}/transitions", headers=headers,
+                                      json={"trigger": "approve", "comment": "", "version": version})
+
+    assert other["answer"][0] == 200 and other["answer"][1]["version"] == version + 1, other
+    body = response.get_json()
+    assert response.status_code == 409 and body["error"] == "stale_version", body
+    assert body["message"]
+    db.session.expire_all()
+    route = db.session.get(Route, route_id)
+    assert (route.state, route.version) == ("curator_approved", version + 1)
+    events = db.session.execute(select(RouteEvent.event).where(RouteEvent.route_id == route_id)).scalars().all()
+    assert events.count("approve") == 1
+    db.session.close()
+
+
+def test_only_marked_views_read_outside_the_write_lock(app):
+    from app import _locks_at_first_write
+    with app.test_request_context():
+        assert _locks_at_first_write("api_routes.transition")
+        assert _locks_at_first_write("web.transition")
+        # Edits check versions too but read what they write (road map positions...): they keep the lock.
+        assert not _locks_at_first_write("api_routes.update_route")
+        assert not _locks_at_first_write("api_routes.add_activity")
+        assert not _locks_at_first_write(None)
