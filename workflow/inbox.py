@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    DateTime, Integer, String, and_, asc, cast, desc, exists, false, func, literal, null, or_, select, true,
-    union_all,
+    DateTime, Integer, String, and_, asc, bindparam, cast, desc, exists, false, func, literal, null, or_, select,
+    true, union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -20,7 +20,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role, Route, RouteEvent, School, User, db
 from models._time import utcnow
 from models.diagnostics import CampaignState, MonitoringCampaign
-from workflow import delegation, permissions
+from workflow import permissions
 
 # Kinds of items, in the order the inbox lists its filter, with their labels.
 KIND_LABELS = {
@@ -61,7 +61,12 @@ MENU_COUNTERS = {}
 
 
 def register_menu_count(name, builder):
-    """Add a badge count to menu_counts(): builder(user) returns a scalar subquery or None."""
+    """Add a badge count to menu_counts(): builder(user) returns a scalar subquery or None.
+
+    The menu's statement is prebuilt once per role (and shape) and reused: the builder gets a stand-in
+    user whose role is real and whose id, school_id and municipality_id are bind parameters, so it may
+    branch on user.role only and must compare the ids with "=" (never test them for None).
+    """
     MENU_COUNTERS[name] = builder
 
 
@@ -176,32 +181,66 @@ def _route_select(kind, since, *conditions, **columns):
             .where(*conditions))
 
 
-def _staff_scope(user):
+@dataclass(frozen=True)
+class _Scope:
+    """Who asks and when, as SQL values: plain values, or the bind parameters of a prebuilt statement.
+
+    school_ids and municipality_id are None when the user has none (that changes the statement's shape).
+    """
+
+    role: str
+    user_id: object
+    curator_ids: object
+    school_ids: object
+    municipality_id: object
+    today: object
+    due_until: object
+    stale_before: object
+
+
+def _scope_params(user, settings):
+    """The values of a _Scope for this user now (permissions.scope_values plus the dates)."""
+    values = permissions.scope_values(user)
+    values.update(today=settings.day, due_until=settings.day + timedelta(days=settings.due_days),
+                  stale_before=settings.moment - timedelta(days=settings.stale_days))
+    return values
+
+
+def _literal_scope(user, settings):
+    values = _scope_params(user, settings)
+    values["school_ids"] = values["school_ids"] or None
+    return _Scope(role=user.role, **values)
+
+
+def _bound_scope(role, has_schools, has_municipality):
+    """A _Scope of bind parameters named as _scope_params() names its values."""
+    return _Scope(role=role, user_id=bindparam("user_id"), curator_ids=bindparam("curator_ids", expanding=True),
+                  school_ids=bindparam("school_ids", expanding=True) if has_schools else None,
+                  municipality_id=bindparam("municipality_id") if has_municipality else None,
+                  today=bindparam("today"), due_until=bindparam("due_until"), stale_before=bindparam("stale_before"))
+
+
+def _staff_scope(scope):
     """The routes whose waiting steps concern the user as curator or head."""
-    role = user.role
-    # Today's principals of a substitute (workflow/delegation.py): their routes wait on the substitute too.
-    principals = delegation.active_principals(user)
+    # Today's principals of a substitute (workflow/delegation.py) are in curator_ids / school_ids: their
+    # routes wait on the substitute too.
+    role = scope.role
     if role == Role.CURATOR.value:
-        if principals:
-            return Route.curator_id.in_([user.id, *(p.id for p in principals)])
-        return Route.curator_id == user.id
+        return permissions.column_in(Route.curator_id, scope.curator_ids)
     if role == Role.SCHOOL_HEAD.value:
-        schools = sorted({s for s in [user.school_id, *(p.school_id for p in principals)] if s is not None})
-        if len(schools) > 1:
-            return Route.school_id.in_(schools)
-        return Route.school_id == schools[0] if schools else false()
+        return permissions.column_in(Route.school_id, scope.school_ids) if scope.school_ids is not None else false()
     if role in {Role.DEPARTMENT_HEAD.value, Role.ADMIN.value}:
         return true()
     return false()
 
 
-def _overdue_scope(user):
-    role = user.role
+def _overdue_scope(scope):
+    role = scope.role
     if role == Role.TEACHER.value:
-        return Route.teacher_id == user.id
+        return Route.teacher_id == scope.user_id
     if role == Role.CURATOR.value:
-        return or_(Route.curator_id == user.id, Route.teacher_id == user.id)
-    return _staff_scope(user)
+        return or_(Route.curator_id == scope.user_id, Route.teacher_id == scope.user_id)
+    return _staff_scope(scope)
 
 
 def _returned(event, route=Route):
@@ -210,18 +249,19 @@ def _returned(event, route=Route):
                           RouteEvent.created_at >= route.state_changed_at)
 
 
-def _kind_select(kind, user, settings):
-    visible = permissions.visibility_clause(user)
-    own = Route.teacher_id == user.id
+def _kind_select(kind, scope):
+    visible = permissions.visibility_for(scope.role, scope.user_id, scope.curator_ids, scope.school_ids,
+                                         scope.municipality_id)
+    own = Route.teacher_id == scope.user_id
     stale = []
-    if user.role in STALE_ONLY_ROLES and kind in WAITING_KINDS:
-        stale = [settings.moment - timedelta(days=settings.stale_days)]
+    if scope.role in STALE_ONLY_ROLES and kind in WAITING_KINDS:
+        stale = [scope.stale_before]
     if kind == "review":
-        return _route_select(kind, Route.review_requested_at, visible, _staff_scope(user),
+        return _route_select(kind, Route.review_requested_at, visible, _staff_scope(scope),
                              Route.state == "drafted", Route.review_requested_at.isnot(None),
                              *[Route.review_requested_at <= s for s in stale])
     if kind == "reflection":
-        return _route_select(kind, Route.state_changed_at, visible, _staff_scope(user),
+        return _route_select(kind, Route.state_changed_at, visible, _staff_scope(scope),
                              Route.state == "reflected", *[Route.state_changed_at <= s for s in stale])
     if kind == "correction":
         return (select(*_columns(kind, since=Correction.created_at, ref_id=Correction.id))
@@ -229,14 +269,13 @@ def _kind_select(kind, user, settings):
                 .join(Route, Route.id == Correction.route_id)
                 .join(User, User.id == Route.teacher_id)
                 .outerjoin(School, School.id == Route.school_id)
-                .where(visible, _staff_scope(user), Correction.status == CorrectionStatus.PENDING.value,
+                .where(visible, _staff_scope(scope), Correction.status == CorrectionStatus.PENDING.value,
                        Route.state == "in_progress", *[Correction.created_at <= s for s in stale]))
     if kind in DEADLINE_KINDS:
         if kind == "overdue":
-            window = [Activity.deadline < settings.day, Route.state != "closed", _overdue_scope(user)]
+            window = [Activity.deadline < scope.today, Route.state != "closed", _overdue_scope(scope)]
         else:
-            window = [Activity.deadline >= settings.day,
-                      Activity.deadline <= settings.day + timedelta(days=settings.due_days),
+            window = [Activity.deadline >= scope.today, Activity.deadline <= scope.due_until,
                       Route.state.in_(["curator_approved", "in_progress"]), own]
         return (select(*_columns(kind, since=as_datetime(func.min(Activity.deadline)),
                                  count=func.count(Activity.id)))
@@ -258,10 +297,10 @@ def _kind_select(kind, user, settings):
         return _route_select(kind, Route.state_changed_at, own, Route.state == "in_progress",
                              _returned("return_reflection"))
     if kind == "campaign":
-        if user.municipality_id is None:
+        if scope.municipality_id is None:
             condition = false()
         else:
-            condition = MonitoringCampaign.municipality_id == user.municipality_id
+            condition = MonitoringCampaign.municipality_id == scope.municipality_id
         return (select(*_columns(kind, route=False, teacher=None, school=None,
                                  since=MonitoringCampaign.created_at, ref_id=MonitoringCampaign.id,
                                  title=MonitoringCampaign.title))
@@ -290,7 +329,8 @@ def _filtered(user, filters, settings):
         kinds = [k for k in kinds if k == filters.kind]
     if not kinds:
         return None, []
-    union = union_all(*[_kind_select(kind, user, settings) for kind in kinds]).subquery("inbox")
+    scope = _literal_scope(user, settings)
+    union = union_all(*[_kind_select(kind, scope) for kind in kinds]).subquery("inbox")
     conditions = []
     if filters.school_id:
         conditions.append(union.c.school_id == filters.school_id)
@@ -364,21 +404,52 @@ def _item(row, settings):
     return Item(**data, days=days, overdue=overdue)
 
 
+class _StandIn:
+    """The user a registered counter's builder sees: its role, and bind parameters for its ids."""
+
+    def __init__(self, role, scope):
+        self.role = role
+        self.id = scope.user_id
+        self.school_id = bindparam("school_id")
+        self.municipality_id = bindparam("user_municipality_id")
+
+
+# Prebuilt menu statements, one per shape: (role, has schools, has a municipality, counters) ->
+# (statement or None, kinds). Built once, then executed with the user's values as parameters.
+_MENU_STATEMENTS = {}
+
+
+def _menu_statement(role, has_schools, has_municipality):
+    counters = tuple(MENU_COUNTERS.items())
+    key = (role, has_schools, has_municipality, counters)
+    found = _MENU_STATEMENTS.get(key)
+    if found is None:
+        scope = _bound_scope(role, has_schools, has_municipality)
+        kinds = list(ROLE_KINDS.get(role, []))
+        columns = [select(func.count()).select_from(_kind_select(kind, scope).subquery())
+                   .scalar_subquery().label(kind) for kind in kinds]
+        stand_in = _StandIn(role, scope)
+        for name, builder in counters:
+            subquery = builder(stand_in)
+            if subquery is not None:
+                columns.append(subquery.label(name))
+        found = _MENU_STATEMENTS[key] = (select(*columns) if columns else None, kinds)
+    return found
+
+
 def menu_counts(user, settings=None):
-    """Return {kind: number of items, ..., "total": their sum, plus registered counters} in ONE SELECT."""
+    """Return {kind: number of items, ..., "total": their sum, plus registered counters} in ONE SELECT.
+
+    The statement is prebuilt per shape (_menu_statement) and run with the user's ids and today's dates
+    as parameters, so a request pays for one cached execution, not for building nine selects.
+    """
     settings = settings or Settings.current()
-    kinds = kinds_for(user)
-    columns = [select(func.count()).select_from(_kind_select(kind, user, settings).subquery())
-               .scalar_subquery().label(kind) for kind in kinds]
-    extra = []
-    for name, builder in MENU_COUNTERS.items():
-        subquery = builder(user)
-        if subquery is not None:
-            columns.append(subquery.label(name))
-            extra.append(name)
-    if not columns:
+    params = _scope_params(user, settings)
+    statement, kinds = _menu_statement(user.role, bool(params["school_ids"]), params["municipality_id"] is not None)
+    if statement is None:
         return {"total": 0}
-    row = db.session.execute(select(*columns)).one()._asdict()
+    params.update(school_id=user.school_id, user_municipality_id=user.municipality_id)
+    row = db.session.execute(statement, params).one()._asdict()
     counts = {name: int(row[name] or 0) for name in row}
     counts["total"] = sum(counts[kind] for kind in kinds)
     return counts

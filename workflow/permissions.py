@@ -1,6 +1,6 @@
 """Who may see and touch what: object-level access in one place."""
 from flask_babel import gettext as _
-from sqlalchemy import false, or_, select
+from sqlalchemy import or_, select
 
 from models import Role, Route, School
 from workflow import delegation
@@ -48,24 +48,55 @@ def own_relations(route, user):
     return found
 
 
+def scope_values(user):
+    """The user's values that visibility and scopes depend on, with today's principals folded in.
+
+    {"user_id", "curator_ids": [the user, principals], "school_ids": sorted schools of the user and
+    principals, "municipality_id"}: the parameters of visibility_for() and of the inbox's prebuilt counts.
+    """
+    principals = delegation.active_principals(user)
+    return {
+        "user_id": user.id,
+        "curator_ids": [user.id, *(p.id for p in principals)],
+        "school_ids": sorted({s for s in [user.school_id, *(p.school_id for p in principals)] if s is not None}),
+        "municipality_id": user.municipality_id,
+    }
+
+
+def column_in(column, values):
+    """column IN values; "=" for a one-element list; values may be an expanding bind parameter."""
+    if isinstance(values, (list, tuple)) and len(values) == 1:
+        return column == values[0]
+    return column.in_(values)
+
+
+def has_values(values):
+    """Whether an id list (or a bind parameter standing for one) names anything."""
+    return values is not None and not (isinstance(values, (list, tuple)) and not values)
+
+
+def visibility_for(role, user_id, curator_ids, school_ids, municipality_id):
+    """The condition selecting the routes a user may see, from scope_values() or bind parameters for them.
+
+    school_ids and municipality_id are None (or empty) when the user has none: that changes the shape.
+    """
+    if role == Role.ADMIN.value:
+        return Route.id.isnot(None)
+    conditions = [Route.teacher_id == user_id]
+    if role == Role.CURATOR.value:
+        conditions.append(column_in(Route.curator_id, curator_ids))
+    elif role == Role.SCHOOL_HEAD.value and has_values(school_ids):
+        conditions.append(column_in(Route.school_id, school_ids))
+    elif role == Role.DEPARTMENT_HEAD.value and municipality_id is not None:
+        conditions.append(
+            Route.school_id.in_(select(School.id).where(School.municipality_id == municipality_id))
+        )
+    return or_(*conditions)
+
+
 def visibility_clause(user):
     """Return a SQL condition selecting the routes the user may see."""
-    if user.role == Role.ADMIN.value:
-        return Route.id.isnot(None)
-    conditions = [Route.teacher_id == user.id]
-    principals = delegation.active_principals(user)
-    if user.role == Role.CURATOR.value:
-        conditions.append(Route.curator_id.in_([user.id, *(p.id for p in principals)]) if principals
-                          else Route.curator_id == user.id)
-    elif user.role == Role.SCHOOL_HEAD.value and (user.school_id is not None or principals):
-        schools = sorted({s for s in [user.school_id, *(p.school_id for p in principals)] if s is not None})
-        if schools:
-            conditions.append(Route.school_id.in_(schools) if len(schools) > 1 else Route.school_id == schools[0])
-    elif user.role == Role.DEPARTMENT_HEAD.value and user.municipality_id is not None:
-        conditions.append(
-            Route.school_id.in_(select(School.id).where(School.municipality_id == user.municipality_id))
-        )
-    return or_(*conditions) if conditions else false()
+    return visibility_for(user.role, **scope_values(user))
 
 
 def can_view(route, user):
