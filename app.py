@@ -7,7 +7,6 @@ import sqlite3
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -16,6 +15,7 @@ from werkzeug.routing import IntegerConverter
 
 import config
 from models import db, login_manager
+from lazy_migrate import LazyMigrate
 from workflow.errors import WorkflowError
 
 class BoundedIntConverter(IntegerConverter):
@@ -27,7 +27,7 @@ class BoundedIntConverter(IntegerConverter):
 
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
-migrate = Migrate()
+migrate = LazyMigrate()  # Flask-Migrate (and Alembic) imported on first use
 log = logging.getLogger("iom")
 
 
