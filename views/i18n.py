@@ -1,13 +1,92 @@
 """The interface language: Russian by default, English on request (Flask-Babel)."""
-from flask import Blueprint, current_app, has_request_context, redirect, request, session, url_for
-from flask_babel import Babel, get_locale
+from functools import lru_cache
+
+from babel import support
+from flask import Blueprint, Request, current_app, g, has_request_context, redirect, request, session, url_for
+from flask_babel import Babel, Domain, get_locale
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
+from werkzeug.utils import cached_property
+from wtforms.i18n import messages_path
 
 from models import db
 from views.auth import safe_next
 
 bp = Blueprint("i18n", __name__)
-babel = Babel()
+
+
+class RequestDomain(Domain):
+    """Flask-Babel's message domain that keeps the request's catalog at hand.
+
+    Flask-Babel looks the catalog up on every gettext (the context on g, the locale, its string form,
+    the cache); a page translates a few hundred strings, lazy labels included. The catalog is remembered
+    on the request's Babel context together with the locale object it was found for, so force_locale()
+    and refresh() (which replace that object) still switch catalogs.
+    """
+
+    def get_translations(self):
+        if not g:
+            return super().get_translations()
+        ctx = g.__dict__.get("_flask_babel")
+        if ctx is None:
+            return super().get_translations()
+        locale = ctx.__dict__.get("babel_locale") or get_locale()
+        found = ctx.__dict__.get("iom_translations")
+        if found is not None and found[0] is locale:
+            return found[1]
+        translations = super().get_translations()
+        ctx.iom_translations = (locale, translations)
+        return translations
+
+
+class IomBabel(Babel):
+    @cached_property
+    def domain_instance(self):
+        return RequestDomain(domain=self.domain)
+
+
+babel = IomBabel()
+
+
+def template_gettext(translations):
+    """Jinja's new-style gettext/ngettext bound to one catalog (what jinja2.ext installs, minus the lookups).
+
+    Given to templates by a context processor, so `_()` in a page resolves the catalog once per render.
+    Templates rendered without the request's context (macros imported without context) fall back to the
+    environment's callables, which give the same text.
+    """
+    ugettext, ungettext = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def gettext(__context, __string, **variables):
+        rv = ugettext(__string)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    @pass_context
+    def ngettext(__context, __singular, __plural, __num, **variables):
+        variables.setdefault("num", __num)
+        rv = ungettext(__singular, __plural, __num)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}
+
+
+@lru_cache(maxsize=16)
+def _wtforms_catalog(locale):
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class IomRequest(Request):
+    @cached_property
+    def wtforms_translations(self):
+        """WTForms' own messages in the request's language (Flask-WTF reads this attribute; it would
+        otherwise parse the catalog file again on every request that builds a form)."""
+        return _wtforms_catalog(str(get_locale()))
 
 
 def select_locale():
@@ -49,11 +128,13 @@ def plural(number, forms):
 def init_app(app):
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["plural"] = plural
+    app.request_class = IomRequest
 
     @app.context_processor
     def _languages():
-        from flask_babel import get_locale
-        return {"languages": app.config["LANGUAGES"], "current_locale": str(get_locale() or "ru")}
+        from flask_babel import get_locale, get_translations
+        return {"languages": app.config["LANGUAGES"], "current_locale": str(get_locale() or "ru"),
+                **template_gettext(get_translations())}
 
 
 @bp.route("/language", methods=["POST"])
