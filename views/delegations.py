@@ -12,9 +12,11 @@ bp = Blueprint("delegations", __name__, url_prefix="/delegations")
 
 @bp.app_context_processor
 def _delegation_helpers():
+    user = current_user._get_current_object()  # once per page, not a proxy hop per row
+
     def substituted_for(route):
         """The short name of the principal the current user sees this route for, or None."""
-        return delegation.substituted_for(route, current_user)
+        return delegation.substituted_for(route, user)
 
     return {"substituted_for": substituted_for,
             "delegations_may_manage": lambda: delegation.may_delegate(current_user)}
