@@ -5,7 +5,7 @@ from babel import support
 from flask import Blueprint, Request, current_app, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, Domain, get_locale
 from flask_login import current_user
-from jinja2 import pass_context
+from jinja2 import pass_eval_context
 from markupsafe import Markup
 from werkzeug.utils import cached_property
 from wtforms.i18n import messages_path
@@ -52,28 +52,31 @@ babel = IomBabel()
 def template_gettext(translations):
     """Jinja's new-style gettext/ngettext bound to one catalog (what jinja2.ext installs, minus the lookups).
 
-    Given to templates by a context processor, so `_()` in a page resolves the catalog once per render.
+    Given to templates by a context processor (as gettext, _ and ngettext), so `_()` in a page resolves
+    the catalog once per render.
     Templates rendered without the request's context (macros imported without context) fall back to the
     environment's callables, which give the same text.
     """
     ugettext, ungettext = translations.ugettext, translations.ungettext
 
-    @pass_context
-    def gettext(__context, __string, **variables):
+    # pass_eval_context, not pass_context: Jinja derives a whole new context for every call of a
+    # pass_context function inside a loop, which made `_()` in a list row cost more than the row.
+    @pass_eval_context
+    def gettext(__eval_ctx, __string, **variables):
         rv = ugettext(__string)
-        if __context.eval_ctx.autoescape:
+        if __eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables
 
-    @pass_context
-    def ngettext(__context, __singular, __plural, __num, **variables):
+    @pass_eval_context
+    def ngettext(__eval_ctx, __singular, __plural, __num, **variables):
         variables.setdefault("num", __num)
         rv = ungettext(__singular, __plural, __num)
-        if __context.eval_ctx.autoescape:
+        if __eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables
 
-    return {"gettext": gettext, "ngettext": ngettext}
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
 
 @lru_cache(maxsize=16)

@@ -12,7 +12,7 @@ from flask import (
     Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for,
 )
 from babel.numbers import format_decimal
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -169,11 +169,12 @@ def state_badge(route):
 
     A function rather than a macro: lists show it on every row, and a macro call costs several times more.
     """
-    badge = Markup('<span class="badge text-bg-{}">{}</span>').format(
-        STATE_BADGES.get(route.state, "secondary"), str(STATE_LABELS.get(route.state, route.state)))
-    if route.state == "drafted" and route.review_requested_at:
-        badge += Markup(' <span class="badge text-bg-warning">{}</span>').format(_("на согласовании"))
-    return badge
+    state = route.state
+    badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
+             f'{escape(str(STATE_LABELS.get(state, state)))}</span>')
+    if state == "drafted" and route.review_requested_at:
+        badge += f' <span class="badge text-bg-warning">{escape(_("на согласовании"))}</span>'
+    return Markup(badge)
 
 
 # An id no real row has: id_url() asks url_for for it once and puts each row's id in its place.
