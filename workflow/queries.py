@@ -2,7 +2,7 @@
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Route, User, db
@@ -11,8 +11,8 @@ from workflow import delegation, permissions
 
 
 def overdue_count_column(today=None):
-    """A correlated count of a route's planned activities past their deadline."""
-    today = today or date.today()
+    """A correlated count of a route's planned activities past their deadline (today: a date or a bind parameter)."""
+    today = date.today() if today is None else today
     return (
         select(func.count(Activity.id))
         .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
@@ -105,21 +105,38 @@ WAITING_LABELS = {
 }
 
 
-def curator_queue(curator, page=1, per_page=50):
-    """Return the open routes of the curator's teachers, those waiting longest on the curator first."""
+def _curator_queue_statements():
+    """The queue's page and count statements, built once; parameters: curator_ids, today, limit, offset."""
     correction_since = pending_correction_since_column()
     waiting_since = case(
         (and_(Route.state == "drafted", Route.review_requested_at.isnot(None)), Route.review_requested_at),
         (Route.state == "reflected", Route.state_changed_at),
         else_=correction_since,
     )
-    query = (
-        select(Route, overdue_count_column(), correction_since)
-        .where(Route.curator_id.in_(curated_ids(curator)), Route.state != "closed")
+    scope = [Route.curator_id.in_(bindparam("curator_ids", expanding=True)), Route.state != "closed"]
+    page = (
+        select(Route, overdue_count_column(bindparam("today")), correction_since)
+        .where(*scope)
         .options(joinedload(Route.teacher).joinedload(User.school))
         .order_by(case((waiting_since.is_(None), 1), else_=0), waiting_since, Route.id)
+        .limit(bindparam("limit")).offset(bindparam("offset"))
     )
-    rows, total, pages, page, per_page = paginate(query, page, per_page)
+    return page, select(func.count(Route.id)).where(*scope)
+
+
+# Prebuilt (like service._ROUTE_COLLECTION_QUERIES): the statements and their cache keys are made once.
+_CURATOR_QUEUE_PAGE, _CURATOR_QUEUE_COUNT = _curator_queue_statements()
+
+
+def curator_queue(curator, page=1, per_page=50):
+    """Return the open routes of the curator's teachers, those waiting longest on the curator first."""
+    page = max(int(page or 1), 1)
+    per_page = min(max(int(per_page or 50), 1), 200)
+    params = {"curator_ids": curated_ids(curator)}
+    total = db.session.execute(_CURATOR_QUEUE_COUNT, params).scalar_one()
+    pages = max((total + per_page - 1) // per_page, 1)
+    rows = db.session.execute(_CURATOR_QUEUE_PAGE, {**params, "today": date.today(), "limit": per_page,
+                                                    "offset": (page - 1) * per_page}).unique().all()
     now = utcnow()
     items = []
     for route, overdue, pending_since in rows:
