@@ -71,3 +71,21 @@ def test_only_marked_views_read_outside_the_write_lock(app):
         assert not _locks_at_first_write("api_routes.update_route")
         assert not _locks_at_first_write("api_routes.add_activity")
         assert not _locks_at_first_write(None)
+
+
+def test_transition_texts_follow_each_requests_language(app, client, district):
+    # service._TEXTS keeps the transitions' fixed texts per language: each request still gets its own.
+    from test_api import ApiClient
+    api = ApiClient(client)
+    route_id = district.route(state="under_review").id
+    db.session.close()
+    answers = {}
+    for language in ("en", "ru", "en"):
+        body = api.get(f"/routes/{route_id}", "teacher", headers={"Accept-Language": language}).json
+        texts = {t["trigger"]: (t["label"], t["reason"]) for t in body["allowed_transitions"]}
+        assert answers.setdefault(language, texts) == texts
+    assert answers["en"] != answers["ru"]
+    label, reason = answers["ru"]["approve"]
+    assert any("а" <= ch <= "я" for ch in (label + reason).lower())
+    label, reason = answers["en"]["approve"]
+    assert not any("а" <= ch <= "я" for ch in (label + reason).lower()), (label, reason)

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from blinker import signal
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
@@ -59,13 +59,32 @@ class Availability:
         return {k: v for k, v in asdict(self).items() if k in {"trigger", "allowed", "reason"}}
 
 
-def _check(spec, route, actor, rels):
+# The fixed texts of available_transitions (labels, "only for...", "not in state..."), per language:
+# every route answer lists all transitions, and translating them anew each time was a visible share of
+# an API transition. Keyed by the locale, so each language gets its own texts.
+_TEXTS = {}
+
+
+def _text_in(locale, kind, key):
+    text = _TEXTS.get((locale, kind, key))
+    if text is None:
+        if kind == "label":
+            text = str(TRANSITIONS_BY_TRIGGER[key]["label"])
+        elif kind == "actors":
+            who = _(" или ").join(str(RELATION_LABELS[a]) for a in key)
+            text = _("Действие доступно только %(who)s", who=who)
+        else:
+            text = _("Недоступно в состоянии «%(state)s»", state=STATE_LABELS[key])
+        _TEXTS[(locale, kind, key)] = text
+    return text
+
+
+def _check(spec, route, actor, rels, locale=None):
     """Return (allowed, reason, relevant) of one transition for this user now."""
     if not rels & set(spec["actors"]):
-        who = _(" или ").join(str(RELATION_LABELS[a]) for a in spec["actors"])
-        return False, _("Действие доступно только %(who)s", who=who), False
+        return False, _text_in(locale or str(get_locale()), "actors", tuple(spec["actors"])), False
     if route.state not in spec["source"]:
-        return False, _("Недоступно в состоянии «%(state)s»", state=STATE_LABELS[route.state]), False
+        return False, _text_in(locale or str(get_locale()), "state", route.state), False
     for name in spec["guards"]:
         reason = GUARDS[name](route, actor)
         if reason:
@@ -76,10 +95,11 @@ def _check(spec, route, actor, rels):
 def available_transitions(route, actor):
     """List every trigger with whether this user may fire it now and, if not, why."""
     rels = permissions.relations(route, actor)
+    locale = str(get_locale())
     result = []
     for spec in TRANSITIONS:
-        allowed, reason, relevant = _check(spec, route, actor, rels)
-        result.append(Availability(spec["trigger"], str(spec["label"]), allowed, reason,
+        allowed, reason, relevant = _check(spec, route, actor, rels, locale)
+        result.append(Availability(spec["trigger"], _text_in(locale, "label", spec["trigger"]), allowed, reason,
                                    spec["comment_required"], relevant))
     return result
 
