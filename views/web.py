@@ -385,7 +385,7 @@ def queue():
     filters = _route_filters()
     state = filters["state"]
     rows, total, pages, page, _per_page = queries.paginate(
-        queries.curated_routes_query(current_user, **filters["query"]), _int_arg("page", 1), _page_size())
+        queries.curated_route_rows(current_user, **filters["query"]), _int_arg("page", 1), _page_size())
     curated = queries.curated_ids(current_user)  # own teachers and, today, those of the curators substituted
     counts = queries.state_counts(current_user, curator_id=curated)
     overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=curated)
