@@ -89,6 +89,22 @@ def test_curated_routes_exclude_the_curators_own(district):
     assert sorted(visible) == sorted([curated.id, own.id])
 
 
+def test_curator_plain_rows_match_the_entity_queries(district):
+    curated = district.route()
+    own = service.create_route(district.curator)
+    curator = district.curator
+    rows = db.session.execute(queries.curated_route_rows(curator)).all()
+    entities = db.session.execute(queries.curated_routes_query(curator)).unique().all()
+    assert [(r.id, r.state, r.teacher_name, r.school_name, r.overdue) for r in rows] == [
+        (route.id, route.state, route.teacher.full_name, route.school.name if route.school else None, overdue)
+        for route, overdue in entities]
+    assert [r.id for r in rows] == [curated.id]
+    counts, own_total = queries.curator_state_counts(curator)
+    assert counts == queries.state_counts(curator, curator_id=queries.curated_ids(curator)) == {"drafted": 1}
+    assert own_total == sum(queries.state_counts(curator, teacher_id=curator.id).values()) == 1
+    assert own.teacher_id == curator.id
+
+
 def test_user_search_finds_cyrillic_names_in_any_case(district):
     accounts.create_user("ivanova", role="teacher", full_name="Иванова Анна Сергеевна", password="password-123",
                          school=district.school)

@@ -13,7 +13,7 @@ from flask import (
 )
 from babel.numbers import format_decimal
 from markupsafe import Markup, escape
-from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_babel import get_locale, get_translations, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -170,11 +170,21 @@ def state_badge(route):
     A function rather than a macro: lists show it on every row, and a macro call costs several times more.
     """
     state = route.state
-    badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
-             f'{escape(str(STATE_LABELS.get(state, state)))}</span>')
-    if state == "drafted" and route.review_requested_at:
-        badge += f' <span class="badge text-bg-warning">{escape(_("на согласовании"))}</span>'
-    return Markup(badge)
+    waiting = state == "drafted" and bool(route.review_requested_at)
+    key = (get_translations(), state, waiting)  # the badge text depends on the catalog only
+    badge = _STATE_BADGE_HTML.get(key)
+    if badge is None:
+        badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
+                 f'{escape(str(STATE_LABELS.get(state, state)))}</span>')
+        if waiting:
+            badge += f' <span class="badge text-bg-warning">{escape(_("на согласовании"))}</span>'
+        badge = Markup(badge)
+        if len(_STATE_BADGE_HTML) < 256:
+            _STATE_BADGE_HTML[key] = badge
+    return badge
+
+
+_STATE_BADGE_HTML = {}  # (catalog, state, waiting) -> the badge's HTML
 
 
 # An id no real row has: id_url() asks url_for for it once and puts each row's id in its place.
@@ -387,9 +397,8 @@ def queue():
     rows, total, pages, page, _per_page = queries.paginate(
         queries.curated_route_rows(current_user, **filters["query"]), _int_arg("page", 1), _page_size())
     curated = queries.curated_ids(current_user)  # own teachers and, today, those of the curators substituted
-    counts = queries.state_counts(current_user, curator_id=curated)
+    counts, own = queries.curator_state_counts(current_user)
     overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=curated)
-    own = sum(queries.state_counts(current_user, teacher_id=current_user.id).values())
     return render_template(
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
         queue_page=queue_page,
