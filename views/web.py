@@ -13,7 +13,7 @@ from flask import (
 )
 from babel.numbers import format_decimal
 from markupsafe import Markup, escape
-from flask_babel import get_locale, get_translations, gettext as _, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -32,7 +32,7 @@ from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
 )
 from workflow.states import STATE_LABELS, STATES, TRANSITIONS_BY_TRIGGER
-from views.i18n import plural
+from views.i18n import babel, plural
 
 bp = Blueprint("web", __name__)
 
@@ -171,7 +171,8 @@ def state_badge(route):
     """
     state = route.state
     waiting = state == "drafted" and bool(route.review_requested_at)
-    key = (get_translations(), state, waiting)  # the badge text depends on the catalog only
+    # The badge text depends on the catalog only (asked of the domain directly: fewer context lookups).
+    key = (babel.domain_instance.get_translations(), state, waiting)
     badge = _STATE_BADGE_HTML.get(key)
     if badge is None:
         badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
