@@ -417,6 +417,19 @@ def test_curator_queue_shows_waiting_and_days(client, auth, district):
     assert "Все маршруты моих педагогов" in html
 
 
+def test_curator_queue_rows_escape_names(client, auth, district):
+    district.teacher.full_name = "<b>Иванова</b> & Co"
+    district.school.name = "СОШ <№ 1>"
+    db.session.commit()
+    route = district.route(state="under_review")
+    auth.login("curator")
+    html = client.get("/queue").get_data(as_text=True)
+    assert "<b>Иванова</b>" not in html and "СОШ <№ 1>" not in html
+    assert html.count("&lt;b&gt;Иванова&lt;/b&gt; &amp; Co") == 2  # the queue and the list under it
+    assert html.count("СОШ &lt;№ 1&gt;") == 2
+    assert html.count(f'href="/routes/{route.id}"') == 2
+
+
 def test_dates_and_plurals():
     from views.web import days_ru, ru_date
     assert ru_date(date(2022, 9, 1)) == "01.09.2022" and ru_date(None) == ""
