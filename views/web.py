@@ -27,7 +27,7 @@ from app import lock_at_first_write
 from models import Role, User, db
 from models.route import ACTIVITY_STATUS_LABELS, DIRECTION_LABELS, STAGE_LABELS, Stage
 from models.user import ROLE_LABELS
-from workflow import delegation, permissions, queries, service, uploads
+from workflow import permissions, queries, service, uploads
 from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
 )
@@ -204,72 +204,6 @@ def id_url(endpoint, param, **values):
     if not found:
         return lambda value: url_for(endpoint, **values, **{param: value})
     return lambda value: f"{prefix}{int(value)}{suffix}"
-
-
-def _row_gettext():
-    """gettext bound to the request's catalog, escaping its variables like Jinja's _() (for rows drawn in Python)."""
-    ugettext = babel.domain_instance.get_translations().ugettext
-
-    def gettext(msgid, **variables):
-        return Markup(ugettext(msgid)) % variables
-
-    return gettext
-
-
-def queue_rows_html(items):
-    """The queue table's rows (routes/queue.html) drawn in Python: a Jinja row cost more than its data."""
-    _ = _row_gettext()
-    user = current_user._get_current_object()
-    route_url, teacher_url = id_url("web.route", "route_id"), id_url("web.teacher", "teacher_id")
-    nothing = f'<span class="text-muted">{_("ничего")}</span>'
-    html = []
-    for item in items:
-        route, waiting, overdue = item["route"], item["waiting"], item["overdue"]
-        acting_for = delegation.substituted_for(route, user)
-        acting = (f'<br><span class="badge text-bg-info acting-for">{_("за %(name)s", name=acting_for)}</span>'
-                  if acting_for else "")
-        school = escape(route.teacher_school_name) if route.teacher_school_id is not None else "—"
-        if waiting:
-            waiting_cell = f"<strong>{escape(str(item['waiting_label']))}</strong>"
-            days = escape(days_ru(item["waiting_days"]))
-        else:
-            waiting_cell, days = nothing, "—"
-        late = f'<span class="badge text-bg-danger">{overdue}</span>' if overdue else "0"
-        html.append(
-            f'<tr class="{"table-warning" if waiting else ""}{" table-danger" if overdue and not waiting else ""}">'
-            f'<td class="text-nowrap"><a href="{escape(route_url(route.id))}">{_("ИОМ № %(id)s", id=route.id)}</a>{acting}</td>'
-            f'<td><a href="{escape(teacher_url(route.teacher_id))}">{escape(route.teacher_name)}</a></td>'
-            f'<td class="text-nowrap">{school}</td><td>{state_badge(route)}</td>'
-            f'<td>{waiting_cell}</td><td class="text-nowrap">{days}</td><td class="text-end">{late}</td></tr>\n')
-    return Markup("".join(html))
-
-
-def route_rows_html(rows):
-    """The rows of the route list under the queue (routes_table without the curator) drawn in Python."""
-    _ = _row_gettext()
-    user = current_user._get_current_object()
-    route_url, teacher_url = id_url("web.route", "route_id"), id_url("web.teacher", "teacher_id")
-    html = []
-    for route in rows:
-        late = route.overdue and route.state != "closed"
-        acting_for = delegation.substituted_for(route, user)
-        acting = (f'<br><span class="badge text-bg-info acting-for">{_("за %(name)s", name=acting_for)}</span>'
-                  if acting_for else "")
-        school = escape(route.school_name) if route.school_name is not None else "—"
-        period = (f"{ru_date(route.period_start)} – {ru_date(route.period_end)}" if route.period_start else "—")
-        if late:
-            overdue = f'<span class="badge text-bg-danger">{route.overdue}</span>'
-        else:
-            overdue = "—" if route.state == "closed" else "0"
-        danger = ' class="table-danger"' if late else ""
-        html.append(
-            f'<tr{danger}>'
-            f'<td class="text-nowrap"><a href="{escape(route_url(route.id))}">{_("ИОМ № %(id)s", id=route.id)}</a>{acting}</td>'
-            f'<td><a href="{escape(teacher_url(route.teacher_id))}">{escape(route.teacher_name)}</a></td>'
-            f'<td class="text-nowrap">{school}</td><td class="text-nowrap">{period}</td>'
-            f'<td>{state_badge(route)}</td><td class="text-end">{overdue}</td>'
-            f'<td class="text-nowrap">{ru_date(route.updated_at)}</td></tr>\n')
-    return Markup("".join(html))
 
 
 @bp.app_template_global()
@@ -469,7 +403,6 @@ def queue():
     return render_template(
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
         queue_page=queue_page,
-        queue_rows=queue_rows_html(items), route_rows=route_rows_html(rows),
         rows=rows, total=total, pages=pages, page=page, state=state, counts=counts,
         filters=_route_filter_options(filters, counts),
         overdue_activities=overdue_activities, overdue_routes=overdue_routes, own_routes=own,
