@@ -20,7 +20,9 @@ GETTEXT_CALLS = {"_", "_l", "gettext", "lazy_gettext", "ngettext", "lazy_ngettex
 # design and never shown through the UI's catalog: a whole module (None) or the named top-level
 # functions, classes and constants of a module.
 RUSSIAN_BY_DESIGN = {
-    "workflow/documents.py": None,
+    # The route document's title, date and years wording, its sample context and the ZIP/file names.
+    "workflow/documents.py": {"ru_long_date", "_years", "route_context", "sample_route_context", "_slug",
+                              "route_filename", "stream_routes_zip"},
     "workflow/docx_render.py": None,
     "workflow/demo.py": None,
     "workflow/demo_diagnostics.py": None,

@@ -3,6 +3,7 @@ import io
 import re
 import zipfile
 
+import pytest
 from flask_babel import force_locale, gettext
 
 from conftest import PASSWORD
@@ -109,3 +110,44 @@ def test_route_document_stays_russian_for_an_english_reader(app, district):
         text = _document_text(documents.render_route_docx(service.load_route(route.id, district.teacher)))
     assert "Утверждён куратором" in text and english_state not in text
     assert str(STAGE_LABELS[stage]) in text and english_stage not in text
+
+
+def test_template_upload_errors_speak_the_admins_language(app, client, district):
+    from test_documents import HEADING, _patched
+    district.admin.locale = "en"
+    documents.db.session.commit()
+    client.post("/login", data={"login": district.admin.login, "password": PASSWORD})
+
+    listing = client.get("/admin/templates").get_data(as_text=True)
+    assert "Individual educational route" in listing and "Индивидуальный образовательный маршрут" not in listing
+
+    cases = [(b"", _english(app, "Файл пустой")),
+             (_patched("route", HEADING, "{{ secret_key }}</w:t>"), "Template rejected: unknown variables: secret_key"),
+             (_patched("route", HEADING, "{{ teacher.nmae }}</w:t>"),
+              "Template rejected: the template refers to data that does not exist")]
+    assert cases[0][1] != "Файл пустой"
+    for data, expected in cases:
+        response = client.post("/admin/templates/route", data={"file": (io.BytesIO(data), "template.docx"), "note": ""},
+                               content_type="multipart/form-data")
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert expected in page
+        assert "Шаблон не принят" not in page and "Файл пустой" not in page
+
+    # The template's own archive checks (the shared upload checks usually answer first).
+    for data, message in [(b"", "Файл пустой"),
+                          (b"%PDF-1.4 not a docx", "Файл не является документом DOCX (ожидается ZIP-архив Word)")]:
+        with app.test_request_context(), force_locale("en"):
+            with pytest.raises(InvalidInput) as english:
+                documents.validate_template("route", data)
+            assert english.value.message == gettext(message) != message
+        with app.test_request_context(), force_locale("ru"):
+            with pytest.raises(InvalidInput) as russian:
+                documents.validate_template("route", data)
+            assert russian.value.message == message
+
+    # The admin's English does not reach the paper: the route document stays Russian.
+    route = district.route(state="curator_approved")
+    with app.test_request_context(), force_locale("en"):
+        text = _document_text(documents.render_route_docx(service.load_route(route.id, district.admin)))
+    assert "Индивидуальный образовательный маршрут" in text and "Individual educational route" not in text

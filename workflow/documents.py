@@ -29,7 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from babel.dates import format_date
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
@@ -230,7 +230,7 @@ def register_template(name, title, sample_context_fn, variables=None, descriptio
 def get_spec(name):
     spec = TEMPLATES.get(name)
     if spec is None:
-        raise NotFound("Шаблон документа не найден")
+        raise NotFound(_("Шаблон документа не найден"))
     return spec
 
 
@@ -291,8 +291,8 @@ _CACHE = _CompiledCache()
 def builtin_bytes(name):
     path = DOCX_DIR / f"{name}.docx"
     if not path.is_file():
-        raise DocumentError(f"Нет файла шаблона docx_templates/{name}.docx. "
-                            "Соберите шаблоны: python scripts/build_docx_templates.py")
+        raise DocumentError(_("Нет файла шаблона docx_templates/%(name)s.docx. "
+                              "Соберите шаблоны: python scripts/build_docx_templates.py", name=name))
     return path.read_bytes()
 
 
@@ -339,8 +339,9 @@ def render_document(template_name, context):
         raise
     except (TemplateError, SecurityError, etree.LxmlError, zipfile.BadZipFile, ValueError, TypeError) as exc:
         log.exception("Rendering template %s failed", template_name)
-        raise DocumentError(f"Не удалось сформировать документ по шаблону «{template_name}»: {exc}. "
-                            "Сообщите администратору: шаблон можно вернуть к встроенному.") from exc
+        raise DocumentError(_("Не удалось сформировать документ по шаблону «%(name)s»: %(error)s. "
+                              "Сообщите администратору: шаблон можно вернуть к встроенному.",
+                              name=template_name, error=exc)) from exc
     return RenderedDocument(data, hashlib.sha256(data).hexdigest(), active.version_id)
 
 
@@ -489,8 +490,9 @@ def sample_route_context():
     }
 
 
-register_template("route", "Индивидуальный образовательный маршрут", sample_route_context,
-                  description="Документ маршрута: разделы 1–2, дорожная карта по форме приложения, разделы 4–5.")
+register_template("route", _l("Индивидуальный образовательный маршрут"), sample_route_context,
+                  description=_l("Документ маршрута: разделы 1–2, дорожная карта по форме приложения, "
+                                 "разделы 4–5."))
 
 
 def route_document_query():
@@ -616,61 +618,62 @@ def stream_routes_zip(route_ids, *, batch=100, today=None):
 
 def _describe_jinja_error(exc):
     if isinstance(exc, TemplateSyntaxError):
-        where = f" (строка {exc.lineno})" if exc.lineno else ""
+        where = " " + _("(строка %(line)s)", line=exc.lineno) if exc.lineno else ""
         context = " ".join(t.strip() for t in (getattr(exc, "docx_context", None) or []) if t.strip())
-        near = f" рядом с текстом «{context[:120]}»" if context else ""
-        return f"синтаксическая ошибка в шаблоне{where}{near}: {exc.message}"
+        near = " " + _("рядом с текстом «%(text)s»", text=context[:120]) if context else ""
+        return _("синтаксическая ошибка в шаблоне%(where)s%(near)s: %(error)s", where=where, near=near,
+                 error=exc.message)
     if isinstance(exc, UndefinedError):
-        return f"шаблон обращается к данным, которых нет: {exc.message}"
+        return _("шаблон обращается к данным, которых нет: %(error)s", error=exc.message)
     if isinstance(exc, SecurityError):
-        return f"шаблон пытается выполнить запрещённое действие: {exc}"
+        return _("шаблон пытается выполнить запрещённое действие: %(error)s", error=exc)
     return f"{type(exc).__name__}: {exc}"
 
 
 def _check_archive(data):
     """Check the upload is a sane DOCX archive before anything parses it; raise InvalidInput if not."""
     if not data:
-        raise InvalidInput("Файл пустой", details={"file": "empty"})
+        raise InvalidInput(_("Файл пустой"), details={"file": "empty"})
     if len(data) > MAX_TEMPLATE_BYTES:
-        raise InvalidInput(f"Шаблон больше {MAX_TEMPLATE_BYTES // (1024 * 1024)} МБ", details={"file": "size"})
+        raise InvalidInput(_("Шаблон больше %(mb)s МБ", mb=MAX_TEMPLATE_BYTES // (1024 * 1024)), details={"file": "size"})
     if not data.startswith(b"PK\x03\x04") or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise InvalidInput("Файл не является документом DOCX (ожидается ZIP-архив Word)",
+        raise InvalidInput(_("Файл не является документом DOCX (ожидается ZIP-архив Word)"),
                            details={"file": "type"})
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             if len(infos) > MAX_MEMBERS:
-                raise InvalidInput("В архиве DOCX слишком много файлов", details={"file": "members"})
+                raise InvalidInput(_("В архиве DOCX слишком много файлов"), details={"file": "members"})
             total = sum(i.file_size for i in infos)
             if total > MAX_UNPACKED_BYTES:
-                raise InvalidInput("Документ распаковывается в слишком большой объём (подозрение на ZIP-бомбу)",
+                raise InvalidInput(_("Документ распаковывается в слишком большой объём (подозрение на ZIP-бомбу)"),
                                    details={"file": "zip_bomb"})
             names = {i.filename for i in infos}
             if "[Content_Types].xml" not in names or "word/document.xml" not in names:
-                raise InvalidInput("Файл не является документом Word: нет word/document.xml",
+                raise InvalidInput(_("Файл не является документом Word: нет word/document.xml"),
                                    details={"file": "type"})
             for info in infos:
                 if info.flag_bits & 0x1:
-                    raise InvalidInput("Документ зашифрован", details={"file": "encrypted"})
+                    raise InvalidInput(_("Документ зашифрован"), details={"file": "encrypted"})
                 if info.file_size > 1024 * 1024 and info.file_size > MAX_MEMBER_RATIO * max(info.compress_size, 1):
-                    raise InvalidInput("Документ распаковывается в слишком большой объём (подозрение на ZIP-бомбу)",
+                    raise InvalidInput(_("Документ распаковывается в слишком большой объём (подозрение на ZIP-бомбу)"),
                                        details={"file": "zip_bomb"})
                 if info.filename.endswith((".xml", ".rels")):
                     if info.file_size > MAX_XML_PART_BYTES:
-                        raise InvalidInput("Слишком большая часть документа", details={"file": "size"})
+                        raise InvalidInput(_("Слишком большая часть документа"), details={"file": "size"})
                     with archive.open(info) as member:
                         content = member.read(MAX_XML_PART_BYTES + 1)
                     if len(content) > MAX_XML_PART_BYTES:
-                        raise InvalidInput("Документ распаковывается в слишком большой объём "
-                                           "(подозрение на ZIP-бомбу)", details={"file": "zip_bomb"})
+                        raise InvalidInput(_("Документ распаковывается в слишком большой объём "
+                                             "(подозрение на ZIP-бомбу)"), details={"file": "zip_bomb"})
                     if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
-                        raise InvalidInput("Документ содержит объявления DTD/сущностей (XML-бомба); такие "
-                                           "файлы не принимаются", details={"file": "xml_bomb"})
+                        raise InvalidInput(_("Документ содержит объявления DTD/сущностей (XML-бомба); такие "
+                                             "файлы не принимаются"), details={"file": "xml_bomb"})
                     # The byte check above misses a DTD in UTF-16 and other encodings; parse the prolog.
                     upload_checks.check_xml(content)
         read_raw_entries(data)
     except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"Повреждённый архив DOCX: {exc}", details={"file": "corrupt"}) from None
+        raise InvalidInput(_("Повреждённый архив DOCX: %(error)s", error=exc), details={"file": "corrupt"}) from None
 
 
 def _static_check(spec, sources, env):
@@ -685,20 +688,21 @@ def _static_check(spec, sources, env):
             continue
         unknown |= meta.find_undeclared_variables(ast) - spec.variables
         for node in ast.find_all(FORBIDDEN_NODES):
-            problems.append(f"тег «{type(node).__name__}» в шаблонах документов не разрешён")
+            problems.append(_("тег «%(tag)s» в шаблонах документов не разрешён", tag=type(node).__name__))
         for node in ast.find_all(nodes.Getattr):
             if node.attr.startswith("_"):
-                problems.append(f"обращение к служебному атрибуту «{node.attr}» запрещено")
+                problems.append(_("обращение к служебному атрибуту «%(name)s» запрещено", name=node.attr))
         for node in ast.find_all(nodes.Getitem):
             if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) \
                     and node.arg.value.startswith("_"):
-                problems.append(f"обращение к служебному атрибуту «{node.arg.value}» запрещено")
+                problems.append(_("обращение к служебному атрибуту «%(name)s» запрещено", name=node.arg.value))
         for node in ast.find_all((nodes.Filter, nodes.Test)):
             if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
-                problems.append(f"фильтр «{node.name}» в шаблонах документов не разрешён")
+                problems.append(_("фильтр «%(name)s» в шаблонах документов не разрешён", name=node.name))
     if unknown:
         allowed = ", ".join(sorted(spec.variables))
-        problems.append(f"неизвестные переменные: {', '.join(sorted(unknown))} (допустимы: {allowed})")
+        problems.append(_("неизвестные переменные: %(names)s (допустимы: %(allowed)s)",
+                          names=", ".join(sorted(unknown)), allowed=allowed))
     return list(dict.fromkeys(problems))
 
 
@@ -716,28 +720,28 @@ def validate_template(name, data):
     try:
         compiled = CompiledDocx(data, strict_env, strict_xml=True)
     except TemplateSyntaxError as exc:
-        raise InvalidInput(f"Шаблон не принят: {_describe_jinja_error(exc)}", details={"file": "syntax"}) from None
+        raise InvalidInput(_("Шаблон не принят: %(reason)s", reason=_describe_jinja_error(exc)), details={"file": "syntax"}) from None
     except (zipfile.BadZipFile, KeyError, ValueError, etree.LxmlError) as exc:
-        raise InvalidInput(f"Шаблон не принят: документ Word не читается ({exc})",
+        raise InvalidInput(_("Шаблон не принят: документ Word не читается (%(error)s)", error=exc),
                            details={"file": "corrupt"}) from None
     problems = _static_check(spec, compiled.sources, strict_env)
     if problems:
-        raise InvalidInput("Шаблон не принят: " + "; ".join(problems), details={"file": "template"})
+        raise InvalidInput(_("Шаблон не принят: %(reason)s", reason="; ".join(problems)), details={"file": "template"})
     try:
         sample = compiled.render(clean_context(spec.sample_context()))
     except (TemplateError, SecurityError) as exc:
-        raise InvalidInput(f"Шаблон не принят: {_describe_jinja_error(exc)}", details={"file": "render"}) from None
+        raise InvalidInput(_("Шаблон не принят: %(reason)s", reason=_describe_jinja_error(exc)), details={"file": "render"}) from None
     except etree.LxmlError as exc:
-        raise InvalidInput(f"Шаблон не принят: после подстановки данных документ повреждён ({exc})",
+        raise InvalidInput(_("Шаблон не принят: после подстановки данных документ повреждён (%(error)s)", error=exc),
                            details={"file": "render"}) from None
     except (RecursionError, TypeError, ValueError, ArithmeticError, AttributeError, KeyError) as exc:
-        raise InvalidInput(f"Шаблон не принят: ошибка при подстановке образца данных "
-                           f"({type(exc).__name__}: {exc})", details={"file": "render"}) from None
+        raise InvalidInput(_("Шаблон не принят: ошибка при подстановке образца данных (%(error)s)",
+                             error=f"{type(exc).__name__}: {exc}"), details={"file": "render"}) from None
     try:
         from docx import Document
         Document(io.BytesIO(sample))
     except Exception as exc:  # python-docx raises many kinds on a broken package
-        raise InvalidInput(f"Шаблон не принят: получившийся документ не открывается ({exc})",
+        raise InvalidInput(_("Шаблон не принят: получившийся документ не открывается (%(error)s)", error=exc),
                            details={"file": "render"}) from None
     return sample
 
@@ -760,7 +764,7 @@ def _add_version(name, actor, stored, note):
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("Шаблон одновременно изменил другой администратор. Повторите загрузку.") from None
+        raise Conflict(_("Шаблон одновременно изменил другой администратор. Повторите загрузку.")) from None
     return version
 
 
@@ -787,7 +791,7 @@ def reset_template(name, actor):
     """Make the template shipped in docx_templates/ the active one again (kept as a new version)."""
     _require_admin(actor)
     get_spec(name)
-    return _add_version(name, actor, None, "Возврат к встроенному шаблону")
+    return _add_version(name, actor, None, _("Возврат к встроенному шаблону"))
 
 
 def template_versions(name):
@@ -807,7 +811,7 @@ def template_download(name, version_id=None):
         select(DocumentTemplate).where(DocumentTemplate.id == version_id, DocumentTemplate.name == name)
     ).scalar_one_or_none()
     if version is None:
-        raise NotFound("Версия шаблона не найдена")
+        raise NotFound(_("Версия шаблона не найдена"))
     if version.file_id is None:
         return f"{name}.docx", builtin_bytes(name)
     data = db.session.execute(select(StoredFile.data).where(StoredFile.id == version.file_id)).scalar_one()
@@ -825,7 +829,7 @@ def docx_to_pdf(data, timeout=120):
     """Convert DOCX bytes to PDF with ``soffice --headless --convert-to pdf``."""
     soffice = shutil.which("soffice")
     if soffice is None:
-        raise NotFound("Преобразование в PDF недоступно: LibreOffice не установлен")
+        raise NotFound(_("Преобразование в PDF недоступно: LibreOffice не установлен"))
     with tempfile.TemporaryDirectory(prefix="iom-pdf-") as tmp:
         tmp = Path(tmp)
         source = tmp / "document.docx"
@@ -838,8 +842,8 @@ def docx_to_pdf(data, timeout=120):
                            capture_output=True, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("soffice failed: %s", exc)
-            raise DocumentError("Не удалось преобразовать документ в PDF. Скачайте DOCX.") from None
+            raise DocumentError(_("Не удалось преобразовать документ в PDF. Скачайте DOCX.")) from None
         result = tmp / "document.pdf"
         if not result.is_file() or not result.read_bytes().startswith(b"%PDF"):
-            raise DocumentError("Не удалось преобразовать документ в PDF. Скачайте DOCX.")
+            raise DocumentError(_("Не удалось преобразовать документ в PDF. Скачайте DOCX."))
         return result.read_bytes()
