@@ -178,7 +178,8 @@ def state_badge(route):
         badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
                  f'{escape(str(STATE_LABELS.get(state, state)))}</span>')
         if waiting:
-            badge += f' <span class="badge text-bg-warning">{escape(_("на согласовании"))}</span>'
+            label = _("на согласовании")  # outside the f-string, where pybabel can extract it
+            badge += f' <span class="badge text-bg-warning">{escape(label)}</span>'
         badge = Markup(badge)
         if len(_STATE_BADGE_HTML) < 256:
             _STATE_BADGE_HTML[key] = badge
