@@ -91,7 +91,7 @@ def check_request(trigger, route_ids, comment, limit=MAX_BULK_ROUTES):
         raise InvalidInput(_("За один раз можно обработать не более %(limit)s маршрутов, отмечено %(count)s. "
                              "Разделите их на несколько частей.", limit=limit, count=len(route_ids)),
                            details={"route_ids": "too_many"})
-    comment = service._text(comment, "comment")  # the service's own text rule: a bad comment fails the request once
+    comment = service.checked_text(comment, "comment")  # the service's own text rule: a bad comment fails the request once
     if TRANSITIONS_BY_TRIGGER[trigger]["comment_required"] and not comment:
         message = _("Укажите причину закрытия") if trigger == "archive" else \
             _("Для возврата на доработку нужен комментарий")

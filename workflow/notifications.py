@@ -307,17 +307,17 @@ def mark_all_read(user):
 def add_comment(route_id, actor, text):
     """Add a comment to the route's discussion; everyone who may read the route may write."""
     from workflow import service
-    text = service._text(text, "text", RouteComment.__table__.c.text)
+    text = service.checked_text(text, "text", RouteComment.__table__.c.text)
     if not text:
         raise InvalidInput(_("Напишите текст комментария"), details={"text": "required"})
     if len(text) > COMMENT_LIMIT:
         raise InvalidInput(_("Слишком длинный комментарий: не более %(n)s символов", n=COMMENT_LIMIT),
                            details={"text": "length"})
-    with service._unit_of_work():
+    with service.unit_of_work():
         route = service.load_route(route_id, actor, full=False)
         comment = RouteComment(route_id=route.id, author_id=actor.id, text=text, created_at=utcnow())
         db.session.add(comment)
-    service._notify(route, "comment", actor)
+    service.notify_changed(route, "comment", actor)
     return comment
 
 

@@ -105,7 +105,7 @@ def available_transitions(route, actor):
 
 
 @contextmanager
-def _unit_of_work(keep_loaded=False):
+def unit_of_work(keep_loaded=False):
     """Commit the block's changes at once, or roll everything back and raise a typed error.
 
     keep_loaded: leave the loaded objects as they were committed instead of expiring them, so the
@@ -142,7 +142,7 @@ def _key(instance):
     return identity[0] if identity else instance.id
 
 
-def _notify(route, event, actor):
+def notify_changed(route, event, actor):
     """Run the after-commit listeners; a failing one is logged and cannot undo or fail the change."""
     route_id = _key(route)
     for receiver in route_changed.receivers_for(route_id):
@@ -212,8 +212,8 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
     spec = TRANSITIONS_BY_TRIGGER.get(trigger)
     if spec is None:
         raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
-    comment = _text(comment, "comment")
-    with _unit_of_work(keep_loaded=True):
+    comment = checked_text(comment, "comment")
+    with unit_of_work(keep_loaded=True):
         route = load_route(route_id, actor)
         rels = permissions.relations(route, actor)
         allowed, reason, _relevant = _check(spec, route, actor, rels)
@@ -228,7 +228,7 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
         if not fire(route, trigger, actor, comment, on_behalf_of=on_behalf_of):
             raise TransitionNotAllowed(_("Действие сейчас недоступно"))
     _attach_actor(route.events[-1], actor)
-    _notify(route, trigger, actor)
+    notify_changed(route, trigger, actor)
     return route
 
 
@@ -259,7 +259,7 @@ def _parse_date(value, field):
 TEXT_LIMIT = 20000
 
 
-def _text(value, field, column=None):
+def checked_text(value, field, column=None):
     """Return a stripped string that fits its column, or raise InvalidInput (never a database error)."""
     value = "" if value is None else str(value)
     if "\x00" in value:
@@ -292,7 +292,7 @@ def _clean_route_fields(data, allowed):
                 if not 0 <= value <= 80:
                     raise InvalidInput(_("Стаж должен быть от 0 до 80 лет"), details={key: "range"})
         else:
-            value = _text(value, key, Route.__table__.c[key])
+            value = checked_text(value, key, Route.__table__.c[key])
         cleaned[key] = value
     start = cleaned.get("period_start")
     end = cleaned.get("period_end")
@@ -337,7 +337,7 @@ def create_route(actor, teacher_id=None, data=None, *, diagnostic_id=None):
         if teacher is None or not permissions.can_manage_teacher(actor, teacher):
             raise NotPermitted(_("Можно создавать маршруты только для закреплённых за вами педагогов"))
     fields = _clean_route_fields(data, ROUTE_FIELDS_BY_SECTION["draft"])
-    with _unit_of_work():
+    with unit_of_work():
         route = Route(teacher_id=teacher.id, curator_id=teacher.curator_id, school_id=teacher.school_id,
                       diagnostic_id=diagnostic_id)
         route.workplace = teacher.school.name if teacher.school else ""
@@ -348,13 +348,13 @@ def create_route(actor, teacher_id=None, data=None, *, diagnostic_id=None):
         db.session.flush()
         for index, item in enumerate(data.get("activities") or []):
             route.activities.append(_new_activity(item, index))
-    _notify(route, "created", actor)
+    notify_changed(route, "created", actor)
     return route
 
 
 def update_route(route_id, actor, data, version):
     """Update the sections this user may edit now; unknown or foreign fields are ignored."""
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         sections = [s for s, fields in ROUTE_FIELDS_BY_SECTION.items() if set(fields) & set(data)]
@@ -370,7 +370,7 @@ def update_route(route_id, actor, data, version):
         for key, value in fields.items():
             setattr(route, key, value)
         _touch(route)
-    _notify(route, "edited", actor)
+    notify_changed(route, "edited", actor)
     return route
 
 
@@ -389,7 +389,7 @@ def _activity_fields(item, partial=False):
         elif key == "deadline":
             value = _parse_date(value, key)
         else:
-            value = _text(value, key, Activity.__table__.c[key])
+            value = checked_text(value, key, Activity.__table__.c[key])
         cleaned[key] = value
     if not partial:
         for key in ("stage", "direction"):
@@ -415,7 +415,7 @@ def _get_activity(route, activity_id):
 
 def add_activity(route_id, actor, item, version):
     """Add a road-map activity to a draft."""
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         _require_section(route, actor, "activities")
@@ -423,13 +423,13 @@ def add_activity(route_id, actor, item, version):
         activity = _new_activity(item, position)
         route.activities.append(activity)
         _touch(route)
-    _notify(route, "activity_added", actor)
+    notify_changed(route, "activity_added", actor)
     return route, activity
 
 
 def update_activity(route_id, activity_id, actor, item, version):
     """Change a road-map activity of a draft."""
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         activity = _get_activity(route, activity_id)
@@ -437,29 +437,29 @@ def update_activity(route_id, activity_id, actor, item, version):
         for key, value in _activity_fields(item, partial=True).items():
             setattr(activity, key, value)
         _touch(route)
-    _notify(route, "activity_edited", actor)
+    notify_changed(route, "activity_edited", actor)
     return route, activity
 
 
 def delete_activity(route_id, activity_id, actor, version):
     """Remove a road-map activity from a draft."""
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         activity = _get_activity(route, activity_id)
         _require_section(route, actor, "activities")
         route.activities.remove(activity)
         _touch(route)
-    _notify(route, "activity_deleted", actor)
+    notify_changed(route, "activity_deleted", actor)
     return route
 
 
 def record_activity_result(route_id, activity_id, actor, *, status, product="", product_url="",
                            reason="", file=None, version=None):
     """Record an activity as done (with its product) or not done (with a reason)."""
-    product = _text(product, "product", Activity.__table__.c.product)
-    product_url = _text(product_url, "product_url", Activity.__table__.c.product_url)
-    reason = _text(reason, "reason", Activity.__table__.c.reason)
+    product = checked_text(product, "product", Activity.__table__.c.product)
+    product_url = checked_text(product_url, "product_url", Activity.__table__.c.product_url)
+    reason = checked_text(reason, "reason", Activity.__table__.c.reason)
     if status == ActivityStatus.DONE.value:
         if not product:
             raise InvalidInput(_("Опишите продукт (результат) выполненного мероприятия"),
@@ -472,7 +472,7 @@ def record_activity_result(route_id, activity_id, actor, *, status, product="", 
             raise InvalidInput(_("Укажите причину невыполнения"), details={"reason": "required"})
     elif status != ActivityStatus.PLANNED.value:
         raise InvalidInput(_("Неизвестный статус мероприятия"), details={"status": "choice"})
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         activity = _get_activity(route, activity_id)
@@ -489,7 +489,7 @@ def record_activity_result(route_id, activity_id, actor, *, status, product="", 
         elif status != ActivityStatus.DONE.value:
             activity.product_file = None
         _touch(route)
-    _notify(route, "activity_result", actor)
+    notify_changed(route, "activity_result", actor)
     return route, activity
 
 
@@ -508,13 +508,13 @@ def roadmap_snapshot(route):
 
 def request_correction(route_id, actor, *, reason, action, activity_id=None, fields=None, version=None):
     """Ask the curator to add, change or remove a road-map activity while the route is in progress."""
-    reason = _text(reason, "reason")
+    reason = checked_text(reason, "reason")
     if not reason:
         raise InvalidInput(_("Укажите, почему нужна корректировка"), details={"reason": "required"})
     if action not in {"add", "change", "remove"}:
         raise InvalidInput(_("Неизвестный вид корректировки"), details={"action": "choice"})
     fields = fields or {}
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         _require_section(route, actor, "corrections")
@@ -536,16 +536,16 @@ def request_correction(route_id, actor, *, reason, action, activity_id=None, fie
         route.events.append(RouteEvent(actor_id=actor.id, event="correction_requested",
                                        from_state=route.state, to_state=route.state, comment=reason))
         _touch(route)
-    _notify(route, "correction_requested", actor)
+    notify_changed(route, "correction_requested", actor)
     return route, correction
 
 
 def decide_correction(route_id, correction_id, actor, *, approve, comment="", version=None):
     """Approve (apply, keeping the previous road map) or reject a pending correction."""
-    comment = _text(comment, "comment")
+    comment = checked_text(comment, "comment")
     if not approve and not comment:
         raise InvalidInput(_("Укажите причину отклонения корректировки"), details={"comment": "required"})
-    with _unit_of_work():
+    with unit_of_work():
         route = load_route(route_id, actor)
         _check_version(route, version)
         _require_section(route, actor, "correction_decisions")
@@ -566,7 +566,7 @@ def decide_correction(route_id, correction_id, actor, *, approve, comment="", ve
             on_behalf_of_id=permissions.acting_for(route, actor, [CURATOR]),
             from_state=route.state, to_state=route.state, comment=comment))
         _touch(route)
-    _notify(route, "correction_decided", actor)
+    notify_changed(route, "correction_decided", actor)
     return route, correction
 
 
