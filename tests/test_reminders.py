@@ -1,5 +1,5 @@
 """Reminders (flask --app app remind): due and overdue activities, routes waiting on curators, once a day."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +21,8 @@ def reminders_of(user):
 def in_progress(district, deadlines):
     """A route in progress whose activities are due in the given numbers of days (negative: overdue)."""
     teacher, curator = district.teacher, district.curator
-    today = date.today()
+    # Reminders count days in the district's time zone, which may already be tomorrow on the server.
+    today = reminders.local_today()
     route = service.create_route(teacher, data={
         "period_start": today - timedelta(days=30), "period_end": today + timedelta(days=300),
         "request": "Запрос",
@@ -34,17 +35,17 @@ def in_progress(district, deadlines):
 
 def test_teacher_hears_of_due_and_overdue_activities_once_a_day(district):
     route = in_progress(district, [-2, 0, 2, 10])
-    summary = reminders.run(days=3, today=date.today())
+    summary = reminders.run(days=3, today=reminders.local_today())
     [notification] = reminders_of(district.teacher)
     assert notification.kind == "reminder_activities" and notification.route_id == route.id
     assert notification.params == {"days": 3, "due": 2, "overdue": 1}
     assert summary.notifications == 1 and summary.teachers == {district.teacher.id} and summary.skipped == 0
 
-    again = reminders.run(days=3, today=date.today())
+    again = reminders.run(days=3, today=reminders.local_today())
     assert again.notifications == 0 and again.skipped == 1
     assert len(reminders_of(district.teacher)) == 1
     # Another day is another reminder.
-    reminders.run(days=3, today=date.today() + timedelta(days=1))
+    reminders.run(days=3, today=reminders.local_today() + timedelta(days=1))
     assert len(reminders_of(district.teacher)) == 2
 
 
@@ -87,7 +88,7 @@ def test_curator_hears_of_routes_waiting_longer_than_days(district):
 def test_the_day_is_claimed_once_even_by_overlapping_runs(district):
     route = in_progress(district, [1])
     reminder = reminders.Reminder(district.teacher.id, "teacher", "activities", route.id, {})
-    today = date.today()
+    today = reminders.local_today()
     assert reminders._claim(reminder, today) is True
     assert reminders._claim(reminder, today) is False
     db.session.commit()
