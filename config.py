@@ -68,7 +68,8 @@ class Config:
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", 0))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BOOTSTRAP_SERVE_LOCAL = True
-    PAGE_SIZE = 50
+    # Rows per page of the lists (routes, queue, inbox, users...); ?per_page is not offered on the web.
+    PAGE_SIZE = min(max(int(os.environ.get("PAGE_SIZE", 25)), 1), 200)
     # The inbox: the department head and admins see waiting routes after this many days (others at once;
     # also "overdue" in its filter); a teacher sees activities due within INBOX_DUE_DAYS.
     INBOX_STALE_DAYS = int(os.environ.get("INBOX_STALE_DAYS", 7))

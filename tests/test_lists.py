@@ -229,3 +229,19 @@ def test_monitoring_campaign_list_filters(client, district):
     assert titles("/monitoring/?q=осени") == ["Мониторинг осени"]
     assert titles("/monitoring/?year=2023") == ["Мониторинг весны"]
     assert titles("/monitoring/?year=1800&state=bad") == ["Мониторинг весны", "Мониторинг осени"]
+
+
+def test_page_size_defaults_to_25_and_follows_the_environment(monkeypatch):
+    import importlib
+
+    import config
+    try:
+        monkeypatch.delenv("PAGE_SIZE", raising=False)
+        assert importlib.reload(config).Config.PAGE_SIZE == 25
+        monkeypatch.setenv("PAGE_SIZE", "60")
+        assert importlib.reload(config).Config.PAGE_SIZE == 60
+        monkeypatch.setenv("PAGE_SIZE", "100000")
+        assert importlib.reload(config).Config.PAGE_SIZE == 200
+    finally:
+        monkeypatch.delenv("PAGE_SIZE", raising=False)
+        importlib.reload(config)

@@ -166,3 +166,40 @@ def test_product_file_download_checks_the_route(district):
             uploads.load_product_file(file_id, stranger)
     with pytest.raises(NotFound):
         uploads.load_product_file(file_id + 1000, district.admin)
+
+
+def test_route_no_label_in_each_language(app):
+    from flask_babel import force_locale
+
+    from views.web import route_no
+    with app.test_request_context("/"):
+        assert str(route_no(42)) == "ИОМ № 42"
+        assert str(route_no("7")) == "ИОМ № 7"
+        with force_locale("en"):
+            english = str(route_no(42))
+        assert "42" in english and "ИОМ" not in english
+        with pytest.raises(ValueError):
+            route_no("<script>")
+
+
+def test_substituted_for_is_offered_to_templates_only_to_a_substitute(app, district):
+    from flask_login import login_user
+
+    from models import Substitution
+    with app.test_request_context("/"):
+        login_user(district.other_curator)
+        context = {}
+        app.update_template_context(context)
+        assert context["substituted_for"] is None
+    today = date.today()
+    db.session.add(Substitution(principal_id=district.curator.id, substitute_id=district.other_curator.id,
+                                starts_on=today, ends_on=today + timedelta(days=3),
+                                created_by_id=district.admin.id))
+    db.session.commit()
+    route = district.route(state="in_progress")
+    with app.test_request_context("/"):
+        login_user(district.other_curator)
+        context = {}
+        app.update_template_context(context)
+        from workflow.delegation import short_name
+        assert context["substituted_for"](route) == short_name(district.curator.full_name)

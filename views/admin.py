@@ -115,7 +115,7 @@ def schools():
         .order_by(School.id)
     )
     rows, total, pages, page, _per_page = queries.paginate(query, _int_arg("page", 1),
-                                                           current_app.config.get("PAGE_SIZE", 50))
+                                                           current_app.config["PAGE_SIZE"])
     return render_template("admin/schools.html", form=form, rows=rows, total=total, pages=pages, page=page,
                            error=error), status
 
@@ -132,7 +132,7 @@ def users():
     text = (request.args.get("q") or "").strip()[:100]
     rows, total, pages, page, _per_page = queries.paginate(
         queries.users_query(role=role, school_id=school_id, text=text), _int_arg("page", 1),
-        current_app.config.get("PAGE_SIZE", 50))
+        current_app.config["PAGE_SIZE"])
     return render_template("admin/users.html", rows=rows, total=total, pages=pages, page=page, role=role,
                            school_id=school_id, text=text, roles=ROLE_CHOICES, schools=_school_choices()[1:])
 
@@ -231,7 +231,7 @@ def assignments():
     if only_missing:
         query = query.where(User.curator_id.is_(None))
     rows, total, pages, page, _per_page = queries.paginate(query, _int_arg("page", 1),
-                                                           current_app.config.get("PAGE_SIZE", 50))
+                                                           current_app.config["PAGE_SIZE"])
     return render_template("admin/assignments.html", rows=rows, total=total, pages=pages, page=page,
                            curators=_curator_choices(), schools=_school_choices()[1:], school_id=school_id,
                            only_missing=only_missing)

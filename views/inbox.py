@@ -70,7 +70,7 @@ def index():
     sort = inbox.normalize_sort(request.args.get("sort"))
     items, total, pages, page, _per_page = inbox.inbox_items(
         current_user, filters, sort, page=_int_arg("page") or 1,
-        per_page=current_app.config.get("PAGE_SIZE", 50))
+        per_page=current_app.config["PAGE_SIZE"])
     counts = _menu_counts()
     actions = BULK_ACTIONS.get(current_user.role, [])
     return render_template(

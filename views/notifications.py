@@ -46,7 +46,7 @@ def index():
     """List the user's notifications, newest first, a page at a time."""
     unread_only = request.args.get("unread") == "1"
     items, total, pages, page, per_page = notifications.page(
-        current_user, _page_arg(), current_app.config.get("PAGE_SIZE", 50), unread_only=unread_only)
+        current_user, _page_arg(), current_app.config["PAGE_SIZE"], unread_only=unread_only)
     return render_template("notifications/list.html", items=items, total=total, pages=pages, page=page,
                            unread_only=unread_only)
 

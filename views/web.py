@@ -132,7 +132,7 @@ def _int_arg(name, default=None):
 
 
 def _page_size():
-    return current_app.config.get("PAGE_SIZE", 50)
+    return current_app.config["PAGE_SIZE"]
 
 
 def _form_version(form):
@@ -187,6 +187,22 @@ def state_badge(route):
 
 
 _STATE_BADGE_HTML = {}  # (catalog, state, waiting) -> the badge's HTML
+
+
+@bp.app_template_global()
+def route_no(route_id):
+    """«ИОМ № 123» in the request's language, the catalog asked once per language, not per row."""
+    translations = babel.domain_instance.get_translations()
+    text = _ROUTE_NO.get(translations)
+    if text is None:
+        text = _("ИОМ № %(id)s", id="\x00")
+        if len(_ROUTE_NO) < 16:
+            _ROUTE_NO[translations] = text
+    before, _marker, after = text.partition("\x00")
+    return Markup(f"{escape(before)}{int(route_id)}{escape(after)}")
+
+
+_ROUTE_NO = {}  # catalog -> the label with a marker where the number goes
 
 
 # An id no real row has: id_url() asks url_for for it once and puts each row's id in its place.
