@@ -56,7 +56,8 @@ def load_user(session_id):
     user_id, _, nonce = (session_id or "").partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    from workflow.accounts import load_session_user
+    user = load_session_user(int(user_id))
     if user is None or not user.is_active or user.session_nonce != nonce:
         return None
     return user

@@ -206,7 +206,8 @@ def test_principals_are_read_once_per_request_and_never_for_teachers(named, clie
             assert client.get(url).status_code == 200
         finally:
             event.remove(db.engine, "before_cursor_execute", before)
-        return sum(1 for s in statements if "substitutions" in s)
+        # The principals lookup (the user's own statement only asks whether any substitution applies).
+        return sum(1 for s in statements if "JOIN substitutions" in s)
 
     assert substitution_queries("curator2", "/queue") == 1
     assert substitution_queries("curator2", "/routes") == 1
@@ -394,3 +395,39 @@ def test_the_principals_waiting_routes_reach_the_substitutes_inbox(named, client
     assert f"/routes/{route.id}\"" in client.get("/inbox").get_data(as_text=True)
     delegation.cancel_substitution(d.curator, substitution.id)
     assert f"/routes/{route.id}\"" not in client.get("/inbox").get_data(as_text=True)
+
+
+# --- the per-request lookup -------------------------------------------------------------------------
+
+def _substitution_reads(client, url, headers=None):
+    """Return the statements a request runs that read the substitutions table."""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "substitutions" in statement:
+            seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(url, headers=headers or {}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_users_who_substitute_nobody_cost_no_delegation_query(named, client, auth):
+    route = named.route(state="under_review")
+    auth.login("curator2")
+    # Web: the session's user and "may they substitute today?" in one statement; no principals lookup.
+    reads = _substitution_reads(client, "/queue")
+    assert len(reads) == 1 and "FROM users" in reads[0] and "JOIN substitutions" not in reads[0]
+    token = client.post("/api/v1/tokens", json={"login": "curator2", "password": PASSWORD}).get_json()["token"]
+    api = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/routes/{route.id}", headers=api).status_code == 404
+    # Once a substitute, the exact lookup runs and the principal's routes appear, on both channels.
+    substitute(named)
+    reads = _substitution_reads(client, "/queue")
+    assert len(reads) == 2 and sum("JOIN substitutions" in r for r in reads) == 1
+    assert f"/routes/{route.id}\"" in client.get("/queue").get_data(as_text=True)
+    assert client.get(f"/api/v1/routes/{route.id}", headers=api).status_code == 200

@@ -1,7 +1,7 @@
 """Schools, users, roles, curator assignments and API tokens."""
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select, update
 
 from models import ApiToken, Municipality, Role, Route, School, User, db
 from models._time import utcnow
+from workflow import delegation
 from workflow.errors import Conflict, InvalidInput, NotFound
 
 ROLES = [r.value for r in Role]
@@ -181,9 +182,22 @@ def issue_token(user, ttl_hours):
     return token, record
 
 
-# Built once: SQLAlchemy memoizes a statement's cache key on the statement object.
-_TOKEN_QUERY = (select(ApiToken.revoked_at, ApiToken.expires_at, User)
+# Built once: SQLAlchemy memoizes a statement's cache key on the statement object. Each also tells
+# whether the user may substitute someone today, which spares most requests the delegation query.
+_TOKEN_QUERY = (select(ApiToken.revoked_at, ApiToken.expires_at, User, delegation.substitutes_today_column())
                 .join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("token_hash")))
+_SESSION_USER_QUERY = select(User, delegation.substitutes_today_column()).where(User.id == bindparam("user_id"))
+
+
+def load_session_user(user_id):
+    """Return the user of a browser session by id (or None), in one statement per request."""
+    today = date.today()
+    found = db.session.execute(_SESSION_USER_QUERY, {"user_id": user_id, "today": today}).one_or_none()
+    if found is None:
+        return None
+    user, substitutes_today = found
+    delegation.note_substitutes(user, substitutes_today, today)
+    return user
 
 
 def resolve_token(token):
@@ -191,12 +205,14 @@ def resolve_token(token):
     if not token:
         return None
     # The token and its user in one statement (every API request runs it), built once.
-    found = db.session.execute(_TOKEN_QUERY, {"token_hash": _hash_token(token)}).one_or_none()
+    today = date.today()
+    found = db.session.execute(_TOKEN_QUERY, {"token_hash": _hash_token(token), "today": today}).one_or_none()
     if found is None:
         return None
-    revoked_at, expires_at, user = found
+    revoked_at, expires_at, user, substitutes_today = found
     if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
         return None
+    delegation.note_substitutes(user, substitutes_today, today)
     return user
 
 

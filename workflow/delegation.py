@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, exists, select
 from sqlalchemy.orm import joinedload
 
 from models import Role, Substitution, User, db
@@ -92,6 +92,26 @@ def active_principals(user, today=None):
     principals = tuple(Principal(*row) for row in rows)
     user.__dict__["_iom_principals"] = (key, principals)
     return principals
+
+
+def substitutes_today_column():
+    """SQL (correlated on User, parameter `today`): may the user be someone's substitute today?
+
+    Put beside the user in the statement that loads the signed-in user (accounts.load_session_user,
+    accounts.resolve_token), then given to note_substitutes(): false, as for nearly every user, spares
+    active_principals() its query; true leaves the exact check (role, municipality, active) to it.
+    """
+    return exists(
+        select(Substitution.id).where(
+            Substitution.substitute_id == User.id, Substitution.cancelled_at.is_(None),
+            Substitution.starts_on <= bindparam("today"), Substitution.ends_on >= bindparam("today"))
+    ).label("substitutes_today")
+
+
+def note_substitutes(user, substitutes_today, today):
+    """Remember that the user substitutes nobody today, as read with the user (see substitutes_today_column)."""
+    if user is not None and not substitutes_today:
+        user.__dict__["_iom_principals"] = ((today, _current[0]), ())
 
 
 def principal_ids(user, today=None):
