@@ -24,5 +24,7 @@ def register_blueprints(app):
     app.register_blueprint(delegations.bp)
     from views import notifications
     app.register_blueprint(notifications.bp)
+    from views import menu
+    menu.init_app(app)
     from views.api import init_api
     init_api(app)
