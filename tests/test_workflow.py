@@ -177,6 +177,24 @@ def test_correction_keeps_previous_roadmap(district):
     assert [e.event for e in route.events][-2:] == ["correction_requested", "correction_approved"]
 
 
+def test_a_route_without_corrections_loads_without_their_query(district):
+    from test_web_queries import counted
+    route = district.route(state="in_progress", activities=2)
+    db.session.expire_all()
+    with counted() as statements:
+        loaded = service.load_route(route.id, district.teacher)
+    assert loaded.corrections == [] and len(loaded.activities) == 2
+    assert not any("FROM corrections" in s and "corrections.reason" in s for s in statements)
+    _, correction = service.request_correction(
+        route.id, district.teacher, reason="Курсы перенесены", action="change",
+        activity_id=loaded.activities[0].id, fields={"deadline": "2030-01-15"}, version=loaded.version)
+    db.session.expire_all()
+    with counted() as statements:
+        loaded = service.load_route(route.id, district.teacher)
+    assert [c.id for c in loaded.corrections] == [correction.id]
+    assert any("corrections.reason" in s for s in statements)
+
+
 def test_concurrent_approvals_exactly_one_wins(app, district):
     route = district.route(state="under_review")
     route_id, curator_id, version = route.id, district.curator.id, route.version

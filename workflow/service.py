@@ -7,7 +7,7 @@ from datetime import date, datetime
 from blinker import signal
 from flask_babel import get_locale, gettext as _
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -172,7 +172,10 @@ def _check_version(route, version):
 
 
 def _route_load_query():
-    return select(Route).where(Route.id == bindparam("route_id")).options(
+    # Most routes never had a road-map correction: the count beside the route spares them that query.
+    corrections = (select(func.count(Correction.id)).where(Correction.route_id == Route.id)
+                   .correlate(Route).scalar_subquery().label("corrections"))
+    return select(Route, corrections).where(Route.id == bindparam("route_id")).options(
         joinedload(Route.teacher).joinedload(User.school),
         joinedload(Route.curator),
         joinedload(Route.school),
@@ -196,11 +199,15 @@ _ROUTE_COLLECTION_QUERIES = {
 
 def load_route(route_id, actor, *, full=True):
     """Load a route the user may see, with what its page shows, or raise NotFound."""
-    route = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().scalar_one_or_none()
+    found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().one_or_none()
+    route, corrections = found if found is not None else (None, 0)
     permissions.require_view(route, actor)
     if full:
         for name, query in _ROUTE_COLLECTION_QUERIES.items():
-            items = db.session.execute(query, {"route_id": route.id}).unique().scalars().all()
+            if name == "corrections" and not corrections:
+                items = []
+            else:
+                items = db.session.execute(query, {"route_id": route.id}).unique().scalars().all()
             set_committed_value(route, name, items)
     return route
 
