@@ -245,3 +245,32 @@ def test_page_size_defaults_to_25_and_follows_the_environment(monkeypatch):
     finally:
         monkeypatch.delenv("PAGE_SIZE", raising=False)
         importlib.reload(config)
+
+
+@pytest.mark.parametrize("filters", [
+    {}, {"state": "in_progress"}, {"overdue": True}, {"state": "drafted", "overdue": True},
+    {"school_id": "other_school"}, {"teacher_id": "sidorova"}, {"curator_id": "other_curator"},
+    {"text": "Сидорова"}, {"text": "петров", "overdue": True},
+])
+def test_the_queue_pages_prebuilt_statements_give_the_rows_of_the_built_ones(people, filters):
+    """queries.curated_route_page / curator_state_counts / curated_overdue_summary run statements built
+    once per shape; they must give what the statements built for each request give."""
+    values = {key: (getattr(people, value).id if key.endswith("_id") else value) for key, value in filters.items()}
+    curator = people.other_curator
+    for substituting in (False, True):
+        if substituting:
+            from workflow import delegation
+            delegation.create_substitution(people.curator, substitute_id=curator.id, starts_on=date.today(),
+                                           ends_on=date.today() + timedelta(days=3))
+        built = db.session.execute(queries.curated_route_rows(curator, **values)).all()
+        rows, total, pages, page, per_page = queries.curated_route_page(curator, 1, 2, **values)
+        assert [tuple(r) for r in rows] == [tuple(r) for r in built[:2]] and total == len(built)
+        assert pages == max((len(built) + 1) // 2, 1)
+        second, *_ = queries.curated_route_page(curator, 2, 2, **values)
+        assert [tuple(r) for r in second] == [tuple(r) for r in built[2:4]]
+        curated = queries.curated_ids(curator)
+        assert queries.curated_overdue_summary(curator) == queries.overdue_summary(curator, curator_id=curated)
+        counts, own = queries.curator_state_counts(curator)
+        assert counts == queries.state_counts(curator, curator_id=curated)
+        assert own == sum(queries.state_counts(curator, teacher_id=curator.id).values())
+    assert len(queries.curated_ids(curator)) == 2

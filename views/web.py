@@ -412,11 +412,10 @@ def queue():
         current_user, page=_int_arg("qpage", 1), per_page=_page_size())
     filters = _route_filters()
     state = filters["state"]
-    rows, total, pages, page, _per_page = queries.paginate(
-        queries.curated_route_rows(current_user, **filters["query"]), _int_arg("page", 1), _page_size())
-    curated = queries.curated_ids(current_user)  # own teachers and, today, those of the curators substituted
+    rows, total, pages, page, _per_page = queries.curated_route_page(
+        current_user, _int_arg("page", 1), _page_size(), **filters["query"])
     counts, own = queries.curator_state_counts(current_user)
-    overdue_activities, overdue_routes = queries.overdue_summary(current_user, curator_id=curated)
+    overdue_activities, overdue_routes = queries.curated_overdue_summary(current_user)
     return render_template(
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
         queue_page=queue_page,

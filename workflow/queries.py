@@ -68,7 +68,7 @@ def name_clause(column, text):
 
 def overdue_clause(today=None):
     """SQL: an open route with a planned activity past its deadline (correlated on Route)."""
-    today = today or date.today()
+    today = date.today() if today is None else today
     late = (select(Activity.id)
             .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
                    Activity.deadline < today)
@@ -217,23 +217,96 @@ def curated_routes_query(curator, *, state=None, today=None, **filters):
         Route.curator_id.in_(curated_ids(curator)))
 
 
-def curated_route_rows(curator, *, state=None, today=None, **filters):
-    """Select plain rows of the curator's routes for a list (the queue page): what routes_table shows.
-
-    Same routes and order as curated_routes_query; columns: the Route's by name, teacher_name,
-    school_name (None without a school) and overdue.
-    """
-    query = (
+def _curated_rows_base(visibility, curated, today):
+    return (
         select(Route.id, Route.state, Route.review_requested_at, Route.teacher_id, Route.curator_id,
                Route.school_id, Route.period_start, Route.period_end, Route.updated_at,
                _Teacher.full_name.label("teacher_name"), _RouteSchool.name.label("school_name"),
                overdue_count_column(today))
         .join(_Teacher, _Teacher.id == Route.teacher_id)
         .outerjoin(_RouteSchool, _RouteSchool.id == Route.school_id)
-        .where(permissions.visibility_clause(curator), Route.curator_id.in_(curated_ids(curator)))
+        .where(visibility, curated)
         .order_by(Route.id)
     )
+
+
+def curated_route_rows(curator, *, state=None, today=None, **filters):
+    """Select plain rows of the curator's routes for a list (the queue page): what routes_table shows.
+
+    Same routes and order as curated_routes_query; columns: the Route's by name, teacher_name,
+    school_name (None without a school) and overdue.
+    """
+    query = _curated_rows_base(permissions.visibility_clause(curator), Route.curator_id.in_(curated_ids(curator)),
+                               today or date.today())
     return filter_routes(query, state=state, today=today, **filters)
+
+
+# --- the curator's pages from statements built once per shape -------------------------------------
+# A page of the curator's queue runs four statements that depend only on the curator's ids, today and
+# the filters chosen. Built anew they cost more in Python (construction, cache keys) than in SQL; built
+# once per shape (which filters are set), they take their values as parameters. A teacher's name
+# search (text) changes the shape with the spellings it tries, so it is built anew (curated_route_rows).
+
+_CURATOR_IDS = bindparam("curator_ids", expanding=True)
+_CURATED = Route.curator_id.in_(_CURATOR_IDS)
+# permissions.visibility_for of a curator, its values as parameters.
+_CURATOR_VISIBLE = permissions.visibility_for(
+    "curator", bindparam("user_id"), _CURATOR_IDS, None, None)
+_PREBUILT = {}  # shape -> statement(s)
+_FILTER_PARAMS = {"state": Route.state, "school_id": Route.school_id, "teacher_id": Route.teacher_id,
+                  "curator_id": Route.curator_id}
+
+
+def _prebuilt(shape, build):
+    found = _PREBUILT.get(shape)
+    if found is None:
+        found = _PREBUILT[shape] = build()
+    return found
+
+
+def _curator_params(curator, today=None):
+    return {"user_id": curator.id, "curator_ids": curated_ids(curator), "today": today or date.today()}
+
+
+def curated_route_page(curator, page=1, per_page=50, *, state=None, today=None, text=None, overdue=False,
+                       **filters):
+    """Return (rows, total, pages, page, per_page) of curated_route_rows(curator, ...): the same rows.
+
+    filters: school_id, teacher_id, curator_id (each optional).
+    """
+    if text and text.strip():
+        return paginate(curated_route_rows(curator, state=state, today=today, text=text, overdue=overdue,
+                                           **filters), page, per_page)
+    values = {"state": state, **{name: filters.get(name) for name in ("school_id", "teacher_id", "curator_id")}}
+    chosen = tuple(name for name in _FILTER_PARAMS if values[name])
+    shape = ("curated_rows", chosen, bool(overdue))
+
+    def build():
+        query = _curated_rows_base(_CURATOR_VISIBLE, _CURATED, bindparam("today"))
+        for name in chosen:
+            query = query.where(_FILTER_PARAMS[name] == bindparam(f"filter_{name}"))
+        if overdue:
+            query = query.where(overdue_clause(bindparam("today")))
+        return _paged(query)
+
+    count, rows = _prebuilt(shape, build)
+    params = {**_curator_params(curator, today), **{f"filter_{name}": values[name] for name in chosen}}
+    return _page_of(count, rows, params, page, per_page)
+
+
+def _paged(query):
+    """The count and the page (limit, offset as parameters) of a select, built once."""
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    return count, query.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+def _page_of(count, rows, params, page, per_page):
+    page = max(int(page or 1), 1)
+    per_page = min(max(int(per_page or 50), 1), 200)
+    total = db.session.execute(count, params).scalar_one()
+    found = db.session.execute(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
+    pages = max((total + per_page - 1) // per_page, 1)
+    return found, total, pages, page, per_page
 
 
 def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):
@@ -249,15 +322,17 @@ def curator_state_counts(curator):
     The same figures as state_counts(curator, curator_id=curated_ids(curator)) and
     sum(state_counts(curator, teacher_id=curator.id).values()).
     """
-    curated = Route.curator_id.in_(curated_ids(curator))
-    own = Route.teacher_id == curator.id
-    query = (
-        select(Route.state, func.sum(case((curated, 1), else_=0)), func.sum(case((own, 1), else_=0)))
-        .where(permissions.visibility_clause(curator), or_(curated, own))
-        .group_by(Route.state)
-    )
+    def build():
+        own = Route.teacher_id == bindparam("user_id")
+        return (
+            select(Route.state, func.sum(case((_CURATED, 1), else_=0)), func.sum(case((own, 1), else_=0)))
+            .where(_CURATOR_VISIBLE, or_(_CURATED, own))
+            .group_by(Route.state)
+        )
+
+    query = _prebuilt("curator_state_counts", build)
     counts, own_total = {}, 0
-    for state, in_curated, in_own in db.session.execute(query):
+    for state, in_curated, in_own in db.session.execute(query, _curator_params(curator)):
         if in_curated:
             counts[state] = in_curated
         own_total += in_own or 0
@@ -274,6 +349,20 @@ def overdue_summary(user, *, school_id=None, curator_id=None, teacher_id=None, t
                Route.state != "closed"),
         user, school_id=school_id, curator_id=curator_id, teacher_id=teacher_id)
     activities, routes = db.session.execute(query).one()
+    return activities or 0, routes or 0
+
+
+def curated_overdue_summary(curator, today=None):
+    """overdue_summary(curator, curator_id=curated_ids(curator)) from a statement built once."""
+    def build():
+        return (
+            select(func.count(Activity.id), func.count(func.distinct(Activity.route_id)))
+            .select_from(Activity).join(Route, Route.id == Activity.route_id)
+            .where(Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < bindparam("today"),
+                   Route.state != "closed", _CURATOR_VISIBLE, _CURATED)
+        )
+
+    activities, routes = db.session.execute(_prebuilt("curated_overdue", build), _curator_params(curator, today)).one()
     return activities or 0, routes or 0
 
 
