@@ -359,3 +359,19 @@ def test_orders_over_the_api(client, district):
     assert bad.status_code == 422 and bad.json["message"]
     teacher = _token(client, "teacher")
     assert client.get(f"/api/v1/orders/{body['id']}", headers=teacher).status_code == 404
+
+
+def test_a_routes_orders_by_who_asks(app, district):
+    _seed_municipality(district)
+    route = district.route(state="curator_approved")
+    order = orders.issue_routes_approval(district.head, [route.id], issued_on=date(2022, 9, 1))
+    other = Municipality(name="Соседний район", department_name="Управление образования соседнего района")
+    db.session.add(other)
+    db.session.commit()
+    stranger = accounts.create_user("curator_n", role="curator", full_name="Соседний куратор",
+                                    password=PASSWORD, municipality=other)
+    for user in (district.head, district.curator, district.school_head, district.admin):
+        assert [o.id for o in orders.orders_of_route(route.id, user)] == [order.id], user.login
+    for user in (district.teacher, stranger, None):
+        assert orders.orders_of_route(route.id, user) == []
+    assert orders.orders_of_route(route.id + 1000, district.admin) == []

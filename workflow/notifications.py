@@ -16,7 +16,7 @@ import logging
 
 from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import joinedload
 
 from models import Route, RouteEvent, User, db
@@ -321,12 +321,14 @@ def add_comment(route_id, actor, text):
     return comment
 
 
+# Built once (every route page shows the discussion): a statement's loader options are costly to key anew.
+_COMMENTS_QUERY = (select(RouteComment).where(RouteComment.route_id == bindparam("route_id"))
+                   .options(joinedload(RouteComment.author)).order_by(RouteComment.id))
+
+
 def comments(route):
     """Return the route's comments, oldest first, with their authors (the caller has checked access)."""
-    return db.session.execute(
-        select(RouteComment).where(RouteComment.route_id == route.id)
-        .options(joinedload(RouteComment.author)).order_by(RouteComment.id)
-    ).scalars().all()
+    return db.session.execute(_COMMENTS_QUERY, {"route_id": route.id}).scalars().all()
 
 
 def load_comment(comment_id):

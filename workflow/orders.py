@@ -27,7 +27,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import bindparam, false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload, selectinload
@@ -384,14 +384,24 @@ def issue_routes_approval(head, route_ids, *, title=None, preamble=None, items=N
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def visibility_clause(user):
-    """Orders a user may see: admin all; the department head, school heads and curators their municipality's."""
+def _visibility(user):
+    """"all" (admin), "municipality" (the department head, school heads and curators of one) or None."""
     if user is None or not getattr(user, "is_authenticated", False):
-        return false()
+        return None
     if user.role == Role.ADMIN.value:
-        return Order.id.isnot(None)
+        return "all"
     if user.role in {Role.DEPARTMENT_HEAD.value, Role.SCHOOL_HEAD.value, Role.CURATOR.value} \
             and user.municipality_id is not None:
+        return "municipality"
+    return None
+
+
+def visibility_clause(user):
+    """Orders a user may see: admin all; the department head, school heads and curators their municipality's."""
+    scope = _visibility(user)
+    if scope == "all":
+        return Order.id.isnot(None)
+    if scope == "municipality":
         return Order.municipality_id == user.municipality_id
     return false()
 
@@ -455,10 +465,22 @@ def order_document(order):
     return data
 
 
+def _route_orders_query(scope):
+    query = (select(Order).join(OrderRoute, OrderRoute.order_id == Order.id)
+             .where(OrderRoute.route_id == bindparam("route_id")).order_by(Order.issued_on, Order.id))
+    return query.where(Order.municipality_id == bindparam("municipality_id")) if scope == "municipality" else query
+
+
+# Built once (every route page asks): the statement per visibility, the user's values as parameters.
+_ROUTE_ORDERS = {scope: _route_orders_query(scope) for scope in ("all", "municipality")}
+
+
 def orders_of_route(route_id, user):
     """Return the orders referring to a route that the user may see (e.g. the approval order)."""
-    return db.session.execute(
-        select(Order).join(OrderRoute, OrderRoute.order_id == Order.id)
-        .where(OrderRoute.route_id == route_id, visibility_clause(user))
-        .order_by(Order.issued_on, Order.id)
-    ).scalars().all()
+    scope = _visibility(user)
+    if scope is None:
+        return []
+    params = {"route_id": route_id}
+    if scope == "municipality":
+        params["municipality_id"] = user.municipality_id
+    return db.session.execute(_ROUTE_ORDERS[scope], params).scalars().all()
