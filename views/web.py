@@ -5,6 +5,7 @@ service refuses (bad input, stale version, action not allowed now) is shown agai
 with the user's input and a message in the user's language, under the service error's status.
 """
 import io
+from functools import partial
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -163,16 +164,11 @@ def _activity(route, activity_id):
     raise NotFound(_("Мероприятие не найдено"))
 
 
-@bp.app_template_global()
-def state_badge(route):
-    """The route's state as a badge, and «на согласовании» for a draft sent to the curator.
-
-    A function rather than a macro: lists show it on every row, and a macro call costs several times more.
-    """
+def _state_badge(translations, route):
     state = route.state
     waiting = state == "drafted" and bool(route.review_requested_at)
-    # The badge text depends on the catalog only (asked of the domain directly: fewer context lookups).
-    key = (babel.domain_instance.get_translations(), state, waiting)
+    # The badge's HTML depends on the catalog only.
+    key = (translations, state, waiting)
     badge = _STATE_BADGE_HTML.get(key)
     if badge is None:
         badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
@@ -190,9 +186,15 @@ _STATE_BADGE_HTML = {}  # (catalog, state, waiting) -> the badge's HTML
 
 
 @bp.app_template_global()
-def route_no(route_id):
-    """«ИОМ № 123» in the request's language, the catalog asked once per language, not per row."""
-    translations = babel.domain_instance.get_translations()
+def state_badge(route):
+    """The route's state as a badge, and «на согласовании» for a draft sent to the curator.
+
+    A function rather than a macro: lists show it on every row, and a macro call costs several times more.
+    """
+    return _state_badge(babel.domain_instance.get_translations(), route)
+
+
+def _route_no(translations, route_id):
     text = _ROUTE_NO.get(translations)
     if text is None:
         text = _("ИОМ № %(id)s", id="\x00")
@@ -203,6 +205,22 @@ def route_no(route_id):
 
 
 _ROUTE_NO = {}  # catalog -> the label with a marker where the number goes
+
+
+@bp.app_template_global()
+def route_no(route_id):
+    """«ИОМ № 123» in the request's language, the catalog asked once per language, not per row."""
+    return _route_no(babel.domain_instance.get_translations(), route_id)
+
+
+@bp.app_context_processor
+def _row_helpers():
+    """state_badge and route_no bound to the request's catalog, found once per page rather than per row.
+
+    (The globals above remain for macros imported without the page's context.)
+    """
+    translations = babel.domain_instance.get_translations()
+    return {"state_badge": partial(_state_badge, translations), "route_no": partial(_route_no, translations)}
 
 
 # An id no real row has: id_url() asks url_for for it once and puts each row's id in its place.
