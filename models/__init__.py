@@ -48,16 +48,3 @@ __all__ = [
     "Route", "Activity", "ActivityStatus", "Stage", "Direction", "RouteEvent", "Correction",
     "CorrectionStatus", "StateWriteError", "allow_state_write",
 ]
-
-
-@login_manager.user_loader
-def load_user(session_id):
-    """Load the user of a session id "<id>:<nonce>"; a rotated nonce ends old sessions."""
-    user_id, _, nonce = (session_id or "").partition(":")
-    if not user_id.isdigit():
-        return None
-    from workflow.accounts import load_session_user
-    user = load_session_user(int(user_id))
-    if user is None or not user.is_active or user.session_nonce != nonce:
-        return None
-    return user

@@ -8,10 +8,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired
 
-from models import db
-from workflow import security
+from models import db, login_manager
+from workflow import accounts, security
 
 bp = Blueprint("auth", __name__)
+login_manager.user_loader(accounts.load_session_user)
 
 
 class LoginForm(FlaskForm):

@@ -189,13 +189,19 @@ _TOKEN_QUERY = (select(ApiToken.revoked_at, ApiToken.expires_at, User, delegatio
 _SESSION_USER_QUERY = select(User, delegation.substitutes_today_column()).where(User.id == bindparam("user_id"))
 
 
-def load_session_user(user_id):
-    """Return the user of a browser session by id (or None), in one statement per request."""
+def load_session_user(session_id):
+    """Return the active user of a session id "<id>:<nonce>" (User.get_id), or None; a rotated nonce
+    ends old sessions. One statement per request."""
+    user_id, _sep, nonce = (session_id or "").partition(":")
+    if not user_id.isdigit():
+        return None
     today = date.today()
-    found = db.session.execute(_SESSION_USER_QUERY, {"user_id": user_id, "today": today}).one_or_none()
+    found = db.session.execute(_SESSION_USER_QUERY, {"user_id": int(user_id), "today": today}).one_or_none()
     if found is None:
         return None
     user, substitutes_today = found
+    if not user.is_active or user.session_nonce != nonce:
+        return None
     delegation.note_substitutes(user, substitutes_today, today)
     return user
 

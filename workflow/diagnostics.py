@@ -16,6 +16,7 @@ from models import (
 )
 from workflow import permissions, service, spreadsheets
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from workflow.queries import page_count
 from workflow.spreadsheets import (
     ImportFailed, cell_text, error, key, parse_date, parse_decimal, parse_flag, read_table,
 )
@@ -585,7 +586,7 @@ def teachers_overview(user, page=1, per_page=50, *, text=None, school_id=None, c
     rows = db.session.execute(query.order_by(User.full_name, User.id).limit(per_page)
                               .offset((page - 1) * per_page)).unique().all()
     return ([{"teacher": t, "school": school, "held_on": h, "results": n, "deficits": int(k or 0), "routes": r}
-             for t, school, h, n, k, r in rows], total, max((total + per_page - 1) // per_page, 1))
+             for t, school, h, n, k, r in rows], total, page_count(total, per_page))
 
 
 def diagnostics_overview(user, page=1, per_page=50):

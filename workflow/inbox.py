@@ -21,6 +21,7 @@ from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role,
 from models._time import utcnow
 from models.diagnostics import CampaignState, MonitoringCampaign
 from workflow import permissions
+from workflow.queries import page_bounds, page_count
 
 # Kinds of items, in the order the inbox lists its filter, with their labels.
 KIND_LABELS = {
@@ -379,13 +380,12 @@ def inbox_items(user, filters=None, sort=DEFAULT_SORT, *, page=1, per_page=50, s
     """Return (items, total, pages, page, per_page): what waits on the user, filtered, sorted, one page."""
     filters = filters or Filters()
     settings = settings or Settings.current()
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
+    page, per_page = page_bounds(page, per_page)
     union, conditions = _filtered(user, filters, settings)
     if union is None:
         return [], 0, 1, 1, per_page
     total = db.session.execute(select(func.count()).select_from(union).where(*conditions)).scalar_one()
-    pages = max((total + per_page - 1) // per_page, 1)
+    pages = page_count(total, per_page)
     rows = db.session.execute(
         select(union).where(*conditions).order_by(*_order(union, normalize_sort(sort)))
         .limit(per_page).offset((page - 1) * per_page)

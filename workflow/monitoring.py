@@ -26,6 +26,7 @@ from models._time import utcnow
 from models.diagnostics import CampaignState
 from workflow import documents
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion
+from workflow.queries import page_count
 from workflow.states import STATES
 
 REPORT_TEMPLATE = "monitoring_report"
@@ -213,7 +214,7 @@ def campaigns_page(user, page=1, per_page=50, *, state=None, text=None, year=Non
         .order_by(MonitoringCampaign.period_start.desc(), MonitoringCampaign.id.desc())
         .limit(per_page).offset((page - 1) * per_page)
     ).scalars().all()
-    return items, total, max((total + per_page - 1) // per_page, 1)
+    return items, total, page_count(total, per_page)
 
 
 def _commit_campaign_change():

@@ -24,6 +24,7 @@ from models._time import utcnow
 from models.notification import Notification, RouteComment
 from workflow import delegation, mail
 from workflow.errors import InvalidInput, NotFound
+from workflow.queries import page_bounds, page_count
 
 log = logging.getLogger(__name__)
 
@@ -264,13 +265,11 @@ def notifications_query(user, unread_only=False):
 
 def page(user, page_number=1, per_page=50, unread_only=False):
     """Return (notifications, total, pages, page, per_page) of the user's notifications."""
-    page_number = max(int(page_number or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
+    page_number, per_page = page_bounds(page_number, per_page)
     query = notifications_query(user, unread_only)
     total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     items = db.session.execute(query.limit(per_page).offset((page_number - 1) * per_page)).scalars().unique().all()
-    pages = max((total + per_page - 1) // per_page, 1)
-    return items, total, pages, page_number, per_page
+    return items, total, page_count(total, per_page), page_number, per_page
 
 
 def text_of(notification):

@@ -37,6 +37,7 @@ from flask_babel import lazy_gettext as _l
 from models import Municipality, Order, OrderCounter, OrderRoute, Role, Route, School, StoredFile, User, db
 from workflow import documents
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from workflow.queries import page_bounds, page_count
 from workflow.states import STATE_LABELS
 
 MAX_TITLE = 1000
@@ -435,12 +436,10 @@ def orders_query(user, *, q=None, kind=None, year=None):
 
 
 def paginate_orders(query, page=1, per_page=50):
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
+    page, per_page = page_bounds(page, per_page)
     total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     items = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).unique().scalars().all()
-    pages = max((total + per_page - 1) // per_page, 1)
-    return items, total, pages, page, per_page
+    return items, total, page_count(total, per_page), page, per_page
 
 
 def load_order(order_id, user):

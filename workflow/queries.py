@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
-from models import Activity, ActivityStatus, Correction, CorrectionStatus, Route, School, User, db
+from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role, Route, School, User, db
 from models._time import utcnow
 from workflow import delegation, permissions
 
@@ -94,14 +94,30 @@ def filter_routes(query, *, state=None, school_id=None, teacher_id=None, curator
     return query
 
 
+def page_bounds(page, per_page):
+    """The page number (from 1) and the page size (1..200) asked for, made sane."""
+    return max(int(page or 1), 1), min(max(int(per_page or 50), 1), 200)
+
+
+def page_count(total, per_page):
+    """How many pages `total` rows make (at least one, so an empty list still has its page)."""
+    return max((total + per_page - 1) // per_page, 1)
+
+
 def paginate(query, page, per_page):
-    """Return (rows, total, pages) for a select of (Route, extra columns...)."""
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
+    """Return (rows, total, pages, page, per_page) for a select of (Route, extra columns...)."""
+    page, per_page = page_bounds(page, per_page)
     total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
-    pages = max((total + per_page - 1) // per_page, 1)
-    return rows, total, pages, page, per_page
+    return rows, total, page_count(total, per_page), page, per_page
+
+
+def _page_of(count, rows, params, page, per_page):
+    """paginate() for statements built once: `rows` takes the parameters `limit` and `offset`."""
+    page, per_page = page_bounds(page, per_page)
+    total = db.session.execute(count, params).scalar_one()
+    found = db.session.execute(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
+    return found, total, page_count(total, per_page), page, per_page
 
 
 WAITING_LABELS = {
@@ -144,13 +160,9 @@ def curator_queue(curator, page=1, per_page=50):
 
     Each item's "route" is a plain row (see _curator_queue_statements), not a Route.
     """
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
-    params = {"curator_ids": curated_ids(curator)}
-    total = db.session.execute(_CURATOR_QUEUE_COUNT, params).scalar_one()
-    pages = max((total + per_page - 1) // per_page, 1)
-    rows = db.session.execute(_CURATOR_QUEUE_PAGE, {**params, "today": date.today(), "limit": per_page,
-                                                    "offset": (page - 1) * per_page}).all()
+    rows, total, pages, page, per_page = _page_of(
+        _CURATOR_QUEUE_COUNT, _CURATOR_QUEUE_PAGE, {"curator_ids": curated_ids(curator), "today": date.today()},
+        page, per_page)
     now = utcnow()
     items = []
     for route in rows:  # a row: the Route columns by name, teacher_name, teacher_school_*, overdue, ...
@@ -250,8 +262,7 @@ def curated_route_rows(curator, *, state=None, today=None, **filters):
 _CURATOR_IDS = bindparam("curator_ids", expanding=True)
 _CURATED = Route.curator_id.in_(_CURATOR_IDS)
 # permissions.visibility_for of a curator, its values as parameters.
-_CURATOR_VISIBLE = permissions.visibility_for(
-    "curator", bindparam("user_id"), _CURATOR_IDS, None, None)
+_CURATOR_VISIBLE = permissions.visibility_for(Role.CURATOR.value, bindparam("user_id"), _CURATOR_IDS, None, None)
 _PREBUILT = {}  # shape -> statement(s)
 _FILTER_PARAMS = {"state": Route.state, "school_id": Route.school_id, "teacher_id": Route.teacher_id,
                   "curator_id": Route.curator_id}
@@ -300,14 +311,6 @@ def _paged(query):
     return count, query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
-def _page_of(count, rows, params, page, per_page):
-    page = max(int(page or 1), 1)
-    per_page = min(max(int(per_page or 50), 1), 200)
-    total = db.session.execute(count, params).scalar_one()
-    found = db.session.execute(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
-    pages = max((total + per_page - 1) // per_page, 1)
-    return found, total, pages, page, per_page
-
 
 def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):
     """Return {state: number of routes} over the routes the user may see, in one GROUP BY query."""
@@ -339,36 +342,32 @@ def curator_state_counts(curator):
     return counts, own_total
 
 
+def _overdue_summary_select(today):
+    """(overdue activities, routes having them) of the open routes; scope it with .where()."""
+    return (select(func.count(Activity.id), func.count(func.distinct(Activity.route_id)))
+            .select_from(Activity).join(Route, Route.id == Activity.route_id)
+            .where(Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < today,
+                   Route.state != "closed"))
+
+
 def overdue_summary(user, *, school_id=None, curator_id=None, teacher_id=None, today=None):
     """Return (overdue activities, routes having them) among the user's open routes, in one query."""
-    today = today or date.today()
-    query = _scoped(
-        select(func.count(Activity.id), func.count(func.distinct(Activity.route_id)))
-        .select_from(Activity).join(Route, Route.id == Activity.route_id)
-        .where(Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < today,
-               Route.state != "closed"),
-        user, school_id=school_id, curator_id=curator_id, teacher_id=teacher_id)
+    query = _scoped(_overdue_summary_select(today or date.today()), user,
+                    school_id=school_id, curator_id=curator_id, teacher_id=teacher_id)
     activities, routes = db.session.execute(query).one()
     return activities or 0, routes or 0
 
 
 def curated_overdue_summary(curator, today=None):
     """overdue_summary(curator, curator_id=curated_ids(curator)) from a statement built once."""
-    def build():
-        return (
-            select(func.count(Activity.id), func.count(func.distinct(Activity.route_id)))
-            .select_from(Activity).join(Route, Route.id == Activity.route_id)
-            .where(Activity.status == ActivityStatus.PLANNED.value, Activity.deadline < bindparam("today"),
-                   Route.state != "closed", _CURATOR_VISIBLE, _CURATED)
-        )
-
-    activities, routes = db.session.execute(_prebuilt("curated_overdue", build), _curator_params(curator, today)).one()
+    query = _prebuilt("curated_overdue",
+                      lambda: _overdue_summary_select(bindparam("today")).where(_CURATOR_VISIBLE, _CURATED))
+    activities, routes = db.session.execute(query, _curator_params(curator, today)).one()
     return activities or 0, routes or 0
 
 
 def visible_schools(user):
     """Return the schools whose routes the user may filter by (own municipality; all for an admin)."""
-    from models import Role, School
     query = select(School).order_by(School.id)
     if user.role != Role.ADMIN.value:
         if user.municipality_id is None:
@@ -393,7 +392,6 @@ def users_query(*, role=None, school_id=None, text=None):
 
 def visible_curators(user):
     """Return the curators a route list may be filtered by: of the user's municipality (all for an admin)."""
-    from models import Role
     query = select(User).where(User.role == Role.CURATOR.value).order_by(User.full_name, User.id)
     if user.role != Role.ADMIN.value:
         if user.municipality_id is None:

@@ -13,6 +13,7 @@ from models.diagnostics import (
 from models.route import DIRECTION_LABELS
 from workflow import spreadsheets
 from workflow.errors import InvalidInput, NotFound, NotPermitted
+from workflow.queries import page_count
 from workflow.spreadsheets import (
     ImportFailed, cell_text, error, key, normalize_header, parse_date, parse_decimal, read_table,
 )
@@ -238,7 +239,7 @@ def list_entries(user, *, q="", kind="", level="", direction="", page=1, per_pag
     entries = db.session.execute(
         query.order_by(ResourceEntry.title, ResourceEntry.id).limit(per_page).offset((page - 1) * per_page)
     ).scalars().all()
-    return entries, total, max((total + per_page - 1) // per_page, 1)
+    return entries, total, page_count(total, per_page)
 
 
 def matching_entries(competencies, municipality_id, today=None):
