@@ -41,7 +41,7 @@ def _int_arg(name):
     return value if 0 < value < 2**31 else None
 
 
-def _menu_counts():
+def request_menu_counts():
     """The menu's badge counts: one SELECT per request, shared with the other badges (g.menu_counts)."""
     if not current_user.is_authenticated:
         return {}
@@ -52,7 +52,7 @@ def _menu_counts():
 
 @bp.app_context_processor
 def _inbox_menu():
-    return {"inbox_counts": _menu_counts}
+    return {"inbox_counts": request_menu_counts}
 
 
 @bp.route("/inbox")
@@ -71,7 +71,7 @@ def index():
     items, total, pages, page, _per_page = inbox.inbox_items(
         current_user, filters, sort, page=_int_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"])
-    counts = _menu_counts()
+    counts = request_menu_counts()
     actions = BULK_ACTIONS.get(current_user.role, [])
     return render_template(
         "inbox/index.html", items=items, total=total, pages=pages, page=page, filters=filters, sort=sort,

@@ -11,14 +11,14 @@ from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
 
-from views.inbox import _menu_counts
+from views.inbox import request_menu_counts
 
 MAX_ENTRIES = 4096
 
 
 def _key(user):
     return (str(get_locale()), user.role, user.id, request.endpoint or "", request.script_root,
-            _menu_counts().get("total", 0))
+            request_menu_counts().get("total", 0))
 
 
 def main_menu():

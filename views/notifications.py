@@ -15,10 +15,10 @@ def notifications_unread():
     if not current_user.is_authenticated:
         return 0
     try:
-        from views.inbox import _menu_counts
+        from views.inbox import request_menu_counts
     except ImportError:
         return notifications.unread_count(current_user)
-    counts = _menu_counts()
+    counts = request_menu_counts()
     if "notifications_unread" in counts:
         return counts["notifications_unread"]
     return notifications.unread_count(current_user)
