@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from models import Notification, RouteComment, db
 from tests._servers import free_port
 from tests._smtp import SmtpServer
-from workflow import machine, notifications, service
+from workflow import notifications, service
 from workflow.errors import InvalidInput, NotFound
 
 
@@ -293,14 +293,15 @@ def test_no_mail_without_mail_server(app, district, smtp):
 def test_no_mail_and_no_notification_when_the_transition_rolls_back(district, smtp, monkeypatch):
     _emails(district)
     route = district.route()
-    real_fire = machine.fire
+    real_write = service.write_transition
 
-    def fire_then_fail(route, trigger, actor, comment="", **kwargs):
-        result = real_fire(route, trigger, actor, comment, **kwargs)
-        db.session.flush()  # the notification rows and the queued mail exist now...
+    def write_then_fail(route, transition):
+        real_write(route, transition)  # the audit row, the notification rows and the queued mail exist now...
+        assert db.session.execute(select(func.count(Notification.id))).scalar_one() == 1
+        assert db.session.info.get(notifications._OUTBOX)
         raise RuntimeError("the database went away")  # ...and the transaction fails after them
 
-    monkeypatch.setattr(service, "fire", fire_then_fail)
+    monkeypatch.setattr(service, "write_transition", write_then_fail)
     with pytest.raises(RuntimeError):
         service.apply_transition(route.id, "request_review", district.teacher)
     monkeypatch.undo()

@@ -1,9 +1,10 @@
 """Notifications: who hears of what happens to a route, in the app and by e-mail; route comments.
 
 In-app notifications are written in the SAME transaction as the change that causes them: a
-before_flush listener turns every new audit row (RouteEvent: transitions and road-map corrections,
-whoever writes them) and every new comment into Notification rows. A change that rolls back leaves
-no notification behind, and no code path can forget to notify.
+before_flush listener turns every new audit row (RouteEvent: road-map corrections, whoever writes
+them) and every new comment into Notification rows, and a transition, which writes its audit row
+without the flush, writes its notifications beside it (workflow.transition_writes: the only writer
+of transitions). A change that rolls back leaves no notification behind.
 
 Mail goes strictly AFTER the commit: the listener only queues plain data on the session
 (session.info), an after_commit listener composes and sends it, and a rollback drops the queue.
@@ -154,13 +155,31 @@ def _route_of(session, obj):
     return route
 
 
+def event_params(event):
+    """The parameters a notification of an audit row keeps: an excerpt of its comment, if any."""
+    return {"comment": excerpt(event.comment)} if event.comment else {}
+
+
+def rows_for(session, route, kind, actor_id, params):
+    """Return the notification rows (column values) of an event on a route, one per recipient, and queue
+    their mail for after the commit. The caller writes the rows in the event's own transaction."""
+    actor = session.get(User, actor_id) if actor_id is not None else None
+    rows = []
+    for user_id in recipients(route, kind, actor):
+        rows.append({"user_id": user_id, "route_id": route.id, "kind": kind, "params": dict(params),
+                     "actor_id": actor_id, "created_at": utcnow(), "read_at": None})
+        _queue(session, user_id, [entry(session, kind, params, route, actor)])
+    return rows
+
+
 def _before_flush(session, flush_context, instances):
-    """Notify of every new audit row and comment, in the flush (and so the transaction) that adds them."""
+    """Notify of every new audit row and comment, in the flush (and so the transaction) that adds them.
+
+    (A transition writes its audit row without the flush, and its notifications with it:
+    workflow.transition_writes.)"""
     for obj in list(session.new):
         if isinstance(obj, RouteEvent):
-            kind, actor_id, params = obj.event, obj.actor_id, {}
-            if obj.comment:
-                params["comment"] = excerpt(obj.comment)
+            kind, actor_id, params = obj.event, obj.actor_id, event_params(obj)
         elif isinstance(obj, RouteComment):
             kind, actor_id, params = "comment", obj.author_id, {"comment": excerpt(obj.text)}
         else:
@@ -168,9 +187,8 @@ def _before_flush(session, flush_context, instances):
         route = _route_of(session, obj)
         if route is None or route.id is None:
             continue
-        actor = session.get(User, actor_id) if actor_id is not None else None
-        for user_id in recipients(route, kind, actor):
-            add(session, user_id, kind, route, actor=actor, params=params)
+        for row in rows_for(session, route, kind, actor_id, params):
+            session.add(Notification(**row))
 
 
 def _after_commit(session):

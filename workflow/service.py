@@ -24,6 +24,7 @@ from workflow.errors import (
 )
 from workflow.guards import GUARDS
 from workflow.machine import fire
+from workflow.transition_writes import write_transition
 from workflow.states import (
     CURATOR, RELATION_LABELS, STATE_LABELS, TEACHER, TRANSITIONS, TRANSITIONS_BY_TRIGGER,
 )
@@ -232,9 +233,11 @@ def apply_transition(route_id, trigger, actor, comment="", version=None):
         if spec["comment_required"] and not comment:
             raise InvalidInput(_("Для этого действия нужен комментарий (причина)"))
         on_behalf_of = permissions.acting_for(route, actor, spec["actors"])
-        if not fire(route, trigger, actor, comment, on_behalf_of=on_behalf_of):
+        transition = fire(route, trigger, actor, comment, on_behalf_of=on_behalf_of)
+        if transition is None:
             raise TransitionNotAllowed(_("Действие сейчас недоступно"))
-    _attach_actor(route.events[-1], actor)
+        event = write_transition(route, transition)
+    _attach_actor(event, actor)
     notify_changed(route, trigger, actor)
     return route
 
