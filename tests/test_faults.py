@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from conftest import PASSWORD
-from models import Activity, Route, RouteEvent, StoredFile, db
+from models import Activity, Notification, Route, RouteEvent, StoredFile, db
 from workflow import service
 from workflow.errors import STALE_MESSAGE, StaleVersion
 
@@ -28,6 +28,21 @@ def fault(target, identifier):
         yield
     finally:
         event.remove(target, identifier, explode)
+
+
+@contextmanager
+def statement_fault(prefix):
+    """Make the database refuse the statements that begin with `prefix` while the block runs: a fault at
+    the very write, whichever layer (the ORM's flush or a prebuilt statement) issues it."""
+    def explode(conn, cursor, statement, parameters, context, executemany):
+        if " ".join(statement.split()).upper().startswith(prefix.upper()):
+            raise Boom(f"injected fault in {prefix}")
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", explode)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", explode)
 
 
 def _token(client, login):
@@ -56,7 +71,7 @@ def test_failing_audit_insert_leaves_state_history_and_files_unchanged(app, clie
     headers = _token(client, "curator")
     before = _snapshot(route.id)
     body = {"trigger": "approve", "comment": "Утверждаю", "version": route.version}
-    with fault(RouteEvent, "before_insert"):
+    with statement_fault("INSERT INTO route_events"):
         response = client.post(f"{API}/routes/{route.id}/transitions", headers=headers, json=body)
     assert response.status_code == 500
     assert response.get_json()["error"] == "internal_error" and "Traceback" not in response.get_data(as_text=True)
@@ -68,13 +83,21 @@ def test_failing_audit_insert_leaves_state_history_and_files_unchanged(app, clie
     assert [e.event for e in after["events"]] == ["request_review", "approve"]
 
 
-def test_failure_after_the_state_moved_in_memory_rolls_everything_back(district):
+@pytest.mark.parametrize("statement", ["UPDATE routes", "INSERT INTO route_events", "INSERT INTO notifications"])
+def test_failure_after_the_state_moved_in_memory_rolls_everything_back(district, statement):
+    # A transition writes the route, then its audit row, then its notifications: a failure at any of
+    # them leaves the route, its history and everyone's notifications as they were.
     route = district.route(state="curator_approved")
     before = _snapshot(route.id)
-    with fault(Route, "before_update"), pytest.raises(Boom):
+    notifications_before = db.session.execute(select(func.count(Notification.id))).scalar_one()
+    with statement_fault(statement), pytest.raises(Boom):
         service.apply_transition(route.id, "start", district.teacher, version=route.version)
     assert _snapshot(route.id) == before
+    assert db.session.execute(select(func.count(Notification.id))).scalar_one() == notifications_before
     assert db.session.get(Route, route.id).state == "curator_approved"
+    # Nothing was left half-done: the same transition now goes through, once.
+    service.apply_transition(route.id, "start", district.teacher, version=route.version)
+    assert [e.event for e in _snapshot(route.id)["events"]] == [*(e.event for e in before["events"]), "start"]
 
 
 def test_failure_while_storing_a_product_file_keeps_no_file_and_no_result(district):
@@ -167,7 +190,7 @@ def test_side_effects_do_not_run_when_the_change_fails(client, district, listene
     response = client.post(f"{API}/routes/{route.id}/transitions", headers=headers,
                            json={"trigger": "approve", "comment": "", "version": stale})
     assert response.status_code == 409 and response.get_json()["error"] == "stale_version"
-    with fault(RouteEvent, "before_insert"):
+    with statement_fault("INSERT INTO route_events"):
         response = client.post(f"{API}/routes/{route.id}/transitions", headers=headers,
                                json={"trigger": "approve", "comment": "", "version": route.version})
     assert response.status_code == 500
