@@ -151,9 +151,11 @@ class BarePageUser(PageUser):
 class TransitionUser:
     """Cycles reflected routes through return_reflection (curator) and submit_reflection (teacher) by API."""
 
-    def __init__(self, routes, versions=None, returned=()):
-        # routes: [(route_id, teacher_token, curator_token)]; versions: {route_id: current version}
+    def __init__(self, routes, versions=None, returned=(), minimal=False):
+        # routes: [(route_id, teacher_token, curator_token)]; versions: {route_id: current version};
+        # minimal: ask for the new state only (Prefer: return=minimal), not the whole route.
         self.routes, self.index = list(routes), 0
+        self.prefer = {"Prefer": "return=minimal"} if minimal else {}
         self.versions = dict(versions or {})
         # Routes now in progress (returned by the curator), whose next step is the teacher's.
         self.returned = set(returned)
@@ -171,7 +173,7 @@ class TransitionUser:
                                           "comment": "Дополните выводы о результатах открытого урока"}
         body["version"] = self.versions[route_id]
         response = await client.post(f"/api/v1/routes/{route_id}/transitions", json=body,
-                                     headers={"Authorization": f"Bearer {token}"})
+                                     headers={"Authorization": f"Bearer {token}", **self.prefer})
         if response.status_code == 200:
             self.returned ^= {route_id}
             self.versions[route_id] = response.json()["version"]

@@ -111,42 +111,60 @@ def _reflected_routes(bench, count, skip=0):
             for route_id, teacher, curator in chosen]
 
 
-def _transition_users(routes, users, bare=False):
-    cls = load.BareTransitionUser if bare else load.TransitionUser
+def _transition_users(routes, users, bare=False, minimal=False):
     result = []
     for i in range(users):
         mine = routes[i::users]
         # A route left in progress by an earlier run goes back to reflected first.
-        result.append(cls([(r, t, c) for r, t, c, _, _ in mine], versions={r: v for r, _, _, _, v in mine},
-                          returned={r for r, _, _, state, _ in mine if state == "in_progress"}))
+        kwargs = dict(versions={r: v for r, _, _, _, v in mine},
+                      returned={r for r, _, _, state, _ in mine if state == "in_progress"})
+        routes_of_user = [(r, t, c) for r, t, c, _, _ in mine]
+        result.append(load.BareTransitionUser(routes_of_user, **kwargs) if bare
+                      else load.TransitionUser(routes_of_user, minimal=minimal, **kwargs))
     return result
 
 
 # --- 1. a transition through HTTP --------------------------------------------------------------------
 
-def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1200):
+TRANSITION_ANSWERS = (
+    # (phase, the table's name, asks for the new state only)
+    ("minimal", "Transition via HTTP API, answer: the new state (`Prefer: return=minimal`) (req/s)", True),
+    ("full", "Transition via HTTP API, answer: the whole route (req/s)", False),
+)
+
+
+def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
     """1. Transitions per second through the API under gunicorn vs a bare UPDATE + INSERT endpoint.
 
-    Both servers run at once and take the load in alternating rounds, each on its own half of the
-    chosen routes (the bare endpoint does not know about versions, the API checks them).
+    The API is loaded twice: asking for the route's new state only (`Prefer: return=minimal`, what the
+    bare endpoint answers too: its id and state) and for the whole route (the default answer: sections,
+    road map, history). Both servers run at once and the three loads take turns in alternating rounds,
+    each on its own third of the chosen routes (the bare endpoint does not know about versions, the API
+    checks them).
     """
     chosen = _reflected_routes(bench, routes)
-    app_routes, bare_routes = chosen[0::2], chosen[1::2]
-    users = max(1, min(users, len(app_routes), len(bare_routes)))
+    groups = {"bare": chosen[0::3], "minimal": chosen[1::3], "full": chosen[2::3]}
+    if not all(groups.values()):
+        raise RuntimeError(f"measurement 1 needs at least 3 reflected routes, the data set has {len(chosen)}")
+    users = max(1, min(users, *(len(g) for g in groups.values())))
     with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
-        stats = load.run_interleaved({
-            "bare": (bare_server.base_url, _transition_users(bare_routes, users, bare=True)),
-            "app": (app_server.base_url, _transition_users(app_routes, users)),
-        }, requests, warmup)
-    app, base = stats["app"], stats["bare"]
-    ratio = _ratio(app.rps, base.rps)
-    failures = app.failures + base.failures
-    note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
-            f"{len(app_routes)} + {len(bare_routes)} routes, {requests} requests each in 4 alternating rounds")
-    if failures:
-        note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
-    return [Figure(1, "Transition via HTTP API (req/s)", app.rps, base.rps, "req/s", ratio, "≥ 0.6",
-                   ratio >= 0.6 and not failures, note, failures)]
+        phases = {"bare": (bare_server.base_url, _transition_users(groups["bare"], users, bare=True))}
+        for phase, _, minimal in TRANSITION_ANSWERS:
+            phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, minimal=minimal))
+        stats = load.run_interleaved(phases, requests, warmup)
+    base = stats["bare"]
+    figures = []
+    for phase, name, _ in TRANSITION_ANSWERS:
+        app = stats[phase]
+        ratio = _ratio(app.rps, base.rps)
+        failures = app.failures + base.failures
+        note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
+                f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in 4 alternating rounds")
+        if failures:
+            note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
+        figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, "≥ 0.6",
+                              ratio >= 0.6 and not failures, note, failures))
+    return figures
 
 
 # --- 2. the route page and the curator queue ---------------------------------------------------------
@@ -279,8 +297,8 @@ def measure_query_counts(bench):
 
 def measure_worker_memory(bench, transitions=10000, users=8, routes=2000, probe_every=500):
     """7. A gunicorn worker's RSS after `transitions` transitions vs after its first ~1,000: flat."""
-    # Other routes than measurement 1's (which takes the last 1,200), when the region has them.
-    chosen = _reflected_routes(bench, routes, skip=1200)
+    # Other routes than measurement 1's (which takes the last 1,800), when the region has them.
+    chosen = _reflected_routes(bench, routes, skip=1800)
     users = min(users, len(chosen))
     with tempfile.TemporaryDirectory(prefix="iom-bench-probe-") as probe_dir:
         with gunicorn(APP, bench.url, probe_dir=probe_dir, probe_every=probe_every) as server:

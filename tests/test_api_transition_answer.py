@@ -1,5 +1,6 @@
 """The API answers a transition from the route as the transition left it, without reading it again:
 the answer must be exactly what reading the route afterwards gives."""
+import pytest
 from sqlalchemy import event
 
 from models import db
@@ -65,3 +66,79 @@ def test_transition_reads_the_token_and_its_user_in_one_statement(app, client, d
     token_reads = [s for s in statements if "FROM api_tokens" in s]
     assert len(token_reads) == 1 and "JOIN users" in token_reads[0]
     assert not [s for s in statements if s.startswith("SELECT users.") and "FROM users WHERE users.id" in s]
+
+
+# --- Prefer: return=minimal (RFC 7240) ----------------------------------------------------------------
+
+MINIMAL_FIELDS = {"id", "state", "state_label", "version", "allowed_transitions", "updated_at"}
+
+
+def _fire(api, route_id, trigger, login, version, prefer=None, comment=""):
+    headers = {"Prefer": prefer} if prefer is not None else {}
+    return api.post(f"/routes/{route_id}/transitions", login, headers=headers,
+                    json={"trigger": trigger, "comment": comment, "version": version})
+
+
+def test_minimal_answer_is_the_new_state_of_the_route_read_afterwards(app, client, district):
+    api = ApiClient(client)
+    route = district.route(state="under_review")
+    route_id, version = route.id, route.version
+    db.session.close()
+    api.token("curator")
+    response, statements = _statements_during(
+        app, lambda: _fire(api, route_id, "approve", "curator", version, prefer="return=minimal"))
+    assert response.status_code == 200, response.json
+    assert response.headers["Preference-Applied"] == "return=minimal"
+    assert "Prefer" in response.headers["Vary"]
+    assert set(response.json) == MINIMAL_FIELDS
+    read = api.get(f"/routes/{route_id}", "curator").json
+    assert response.json == {key: read[key] for key in MINIMAL_FIELDS}
+    assert response.json["state"] == "curator_approved" and response.json["version"] == version + 1
+    # The same transition as with the whole answer: its audit row and the teacher's notification are
+    # written; only the history, which the answer leaves out, is not read.
+    assert read["history"][-1]["event"] == "approve" and read["history"][-1]["actor"]["login"] == "curator"
+    assert any(s.startswith("INSERT INTO route_events") for s in statements)
+    assert any(s.startswith("INSERT INTO notifications") for s in statements)
+    assert not [s for s in statements if s.startswith("SELECT") and "FROM route_events" in s]
+
+
+@pytest.mark.parametrize("prefer, minimal", [
+    ("return=minimal", True),
+    ("RETURN = \"minimal\"", True),
+    ("respond-async, return=minimal; charset=utf-8", True),
+    ("return=representation", False),
+    ("handling=lenient", False),
+    ("", False),
+    (None, False),
+])
+def test_prefer_header_chooses_the_answer(client, district, prefer, minimal):
+    api = ApiClient(client)
+    route = district.route(state="under_review")
+    response = _fire(api, route.id, "approve", "curator", route.version, prefer=prefer)
+    assert response.status_code == 200, response.json
+    if minimal:
+        assert set(response.json) == MINIMAL_FIELDS
+        assert response.headers["Preference-Applied"] == "return=minimal"
+    else:
+        assert "activities" in response.json and "history" in response.json
+        assert "Preference-Applied" not in response.headers
+
+
+def test_minimal_answer_keeps_every_check(client, district):
+    api = ApiClient(client)
+    route = district.route(state="under_review")
+    stale = _fire(api, route.id, "approve", "curator", route.version - 1, prefer="return=minimal")
+    assert stale.status_code == 409 and stale.json["error"] == "stale_version"
+    refused = _fire(api, route.id, "approve", "teacher", route.version, prefer="return=minimal")
+    assert refused.status_code == 403 and set(refused.json) >= {"error", "message"}
+    missing = _fire(api, route.id, "return_to_draft", "curator", route.version, prefer="return=minimal")
+    assert missing.status_code == 422 and set(missing.json) >= {"error", "message"}
+    ok = _fire(api, route.id, "approve", "curator", route.version, prefer="return=minimal")
+    assert ok.status_code == 200 and ok.json["state"] == "curator_approved"
+
+
+def test_openapi_documents_the_prefer_header_and_the_minimal_answer(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/routes/{route_id}/transitions"]["post"]
+    assert any(p["in"] == "header" and p["name"] == "Prefer" for p in operation["parameters"])
+    assert set(spec["components"]["schemas"]["RouteState"]["properties"]) == MINIMAL_FIELDS

@@ -14,7 +14,7 @@ from models import Activity, Correction, DiagnosticResult, Route, RouteEvent, Us
 from workflow.machine import MACHINE
 from workflow.states import STATES, TRANSITIONS_BY_TRIGGER
 
-SCHOOLS, TEACHERS_PER_SCHOOL, ACTIVITIES = 3, 10, 4
+SCHOOLS, TEACHERS_PER_SCHOOL, ACTIVITIES = 4, 10, 4
 ROUTES = SCHOOLS * TEACHERS_PER_SCHOOL
 
 
@@ -91,7 +91,8 @@ def _numbers(figures):
 
 
 def test_each_measurement_runs_and_returns_numbers(bench):
-    assert _numbers(measures.measure_transitions(bench, requests=12, warmup=2, users=2, routes=4))
+    transitions = _numbers(measures.measure_transitions(bench, requests=12, warmup=2, users=2, routes=3))
+    assert [f.name for f in transitions] == [name for _, name, _ in measures.TRANSITION_ANSWERS]
     assert len(_numbers(measures.measure_pages(bench, requests=6, warmup=1, users=2))) == 2
     _numbers(measures.measure_monitoring(bench, repeat=1))
     _numbers(measures.measure_route_docx(bench, repeat=1))

@@ -198,13 +198,18 @@ _ROUTE_COLLECTION_QUERIES = {
 }
 
 
-def load_route(route_id, actor, *, full=True):
-    """Load a route the user may see, with what its page shows, or raise NotFound."""
+def load_route(route_id, actor, *, full=True, history=True):
+    """Load a route the user may see, with what its page shows, or raise NotFound.
+
+    full=False: the route and its people only; history=False: with its road map and corrections (all
+    that the guards read) but not its audit trail."""
     found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().one_or_none()
     route, corrections = found if found is not None else (None, 0)
     permissions.require_view(route, actor)
     if full:
         for name, query in _ROUTE_COLLECTION_QUERIES.items():
+            if name == "events" and not history:
+                continue
             if name == "corrections" and not corrections:
                 items = []
             else:
@@ -215,14 +220,17 @@ def load_route(route_id, actor, *, full=True):
 
 # --- transitions -----------------------------------------------------------------------------
 
-def apply_transition(route_id, trigger, actor, comment="", version=None):
-    """Fire a trigger on a route for this user, atomically with its audit row."""
+def apply_transition(route_id, trigger, actor, comment="", version=None, history=True):
+    """Fire a trigger on a route for this user, atomically with its audit row; return the route.
+
+    history=False: the caller will not show the route's audit trail, so it is not read (route.events
+    is then loaded on first use)."""
     spec = TRANSITIONS_BY_TRIGGER.get(trigger)
     if spec is None:
         raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
     comment = checked_text(comment, "comment")
     with unit_of_work(keep_loaded=True):
-        route = load_route(route_id, actor)
+        route = load_route(route_id, actor, history=history)
         rels = permissions.relations(route, actor)
         allowed, reason, _relevant = _check(spec, route, actor, rels)
         if not rels & set(spec["actors"]):

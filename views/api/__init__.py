@@ -103,6 +103,10 @@ def init_api(app):
     api.spec.components.security_scheme(
         BEARER_SCHEME, {"type": "http", "scheme": "bearer",
                         "description": _l("Токен из POST /api/v1/tokens")})
+    # Answered instead of the whole route when a change asks for `Prefer: return=minimal`.
+    from views.api.schemas import RouteStateSchema
+    if "RouteState" not in api.spec.components.schemas:
+        api.spec.components.schema("RouteState", schema=RouteStateSchema)
     csrf = app.extensions.get("csrf")
     for module_name in BLUEPRINT_MODULES:
         blp = importlib.import_module(module_name).blp

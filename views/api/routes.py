@@ -3,7 +3,7 @@
 Thin views: parse with a schema, call workflow.service, answer with a schema. Every call that
 changes a route answers with the whole route, so the caller has its new `version` at hand.
 """
-from flask import url_for
+from flask import jsonify, url_for
 from sqlalchemy.orm import joinedload
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,8 +15,8 @@ from views.api.auth import current_api_user
 from views.api.schemas import (
     RESULT_FIELDS, ActivityCreateSchema, ActivityListSchema, ActivityPatchSchema, ActivityResultSchema,
     ActivitySchema, CorrectionCreateSchema, CorrectionDecisionSchema, CorrectionListSchema,
-    RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema, RouteView,
-    TransitionSchema, VersionQuerySchema,
+    PreferHeaderSchema, RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema,
+    RouteStateSchema, RouteView, TransitionSchema, VersionQuerySchema, prefers_minimal,
 )
 from workflow import queries, service
 from workflow.errors import NotFound
@@ -105,19 +105,28 @@ def update_route(data, route_id):
 @blp.route("/routes/<id:route_id>/transitions", methods=["POST"])
 @lock_at_first_write  # a transition's writes are version-checked (Route.version)
 @blp.arguments(TransitionSchema)
+@blp.arguments(PreferHeaderSchema, location="headers")
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
-def transition(data, route_id):
+def transition(data, headers, route_id):
     """Fire a trigger (approve, return_to_draft, start, submit_reflection, return_reflection, close, archive...).
 
+    Answers with the whole route; with `Prefer: return=minimal`, with its new state only (RouteState:
+    id, state, state_label, version, allowed_transitions, updated_at) and `Preference-Applied: return=minimal`.
     403 when the caller's role may not, 409 `transition_not_allowed` with the reason when not now,
     409 `stale_version` when `version` is not the current one.
     """
     user = current_api_user()
+    minimal = prefers_minimal(headers["prefer"])
     # Answered from the route as the transition left it: read again, it would be the same.
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
-                                     version=data["version"])
-    return RouteView(route, service.available_transitions(route, user))
+                                     version=data["version"], history=not minimal)
+    view = RouteView(route, service.available_transitions(route, user))
+    if minimal:
+        response = jsonify(RouteStateSchema().dump(view))
+        response.headers.update({"Preference-Applied": "return=minimal", "Vary": "Prefer"})
+        return response
+    return view, 200, {"Vary": "Prefer"}
 
 
 # --- road map -----------------------------------------------------------------------------------------

@@ -241,6 +241,20 @@ class RouteSchema(ApiSchema):
         return STATE_LABELS.get(obj.state, obj.state)
 
 
+class RouteStateSchema(ApiSchema):
+    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal)."""
+
+    id = fields.Integer()
+    state = fields.String(metadata={"enum": STATES})
+    state_label = fields.Method("get_state_label")
+    version = fields.Integer()
+    allowed_transitions = fields.List(fields.Nested(AvailabilitySchema))
+    updated_at = UtcDateTime()
+
+    def get_state_label(self, obj):
+        return STATE_LABELS.get(obj.state, obj.state)
+
+
 class RouteSummarySchema(ApiSchema):
     """A route as listed: no sections, history or transitions."""
 
@@ -402,6 +416,28 @@ class TransitionSchema(ApiSchema):
     trigger = _choice(TRIGGERS, required=True)
     comment = _text(load_default="")
     version = _version()
+
+
+class PreferHeaderSchema(ApiSchema):
+    """The RFC 7240 Prefer header of a change: `return=minimal` asks for the route's state only."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    prefer = fields.String(data_key="Prefer", load_default="", metadata={"description": _l(
+        "return=minimal — ответ RouteState (id, state, state_label, version, allowed_transitions, "
+        "updated_at) вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
+        "Для интеграций, проводящих переходы массово.")})
+
+
+def prefers_minimal(prefer):
+    """Whether a Prefer header (RFC 7240: preferences split by commas, parameters by semicolons) asks for
+    return=minimal."""
+    for preference in (prefer or "").split(","):
+        token, _, value = preference.split(";", 1)[0].partition("=")
+        if token.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+            return True
+    return False
 
 
 class CorrectionCreateSchema(ApiSchema):
