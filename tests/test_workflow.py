@@ -248,3 +248,69 @@ def test_overlong_activity_text_and_comment_are_invalid_input(district):
     with pytest.raises(InvalidInput):
         service.add_activity(route.id, district.teacher, {"stage": "design", "direction": "methodical",
                                                           "deficit": "x\x00"}, route.version)
+
+
+# --- guards on a route loaded without its collections (road-map counts) -------------------------------
+
+def _availability(route_id, actor, full):
+    db.session.expire_all()
+    route = service.load_route(route_id, actor, full=full)
+    answer = [(a.trigger, a.allowed, a.reason) for a in service.available_transitions(route, actor)]
+    if not full:  # the guards counted: no collection was read
+        assert not {"activities", "corrections", "events"} & set(route.__dict__)
+    return answer
+
+
+@pytest.mark.parametrize("setup", ["empty_draft", "draft", "planned", "resolved", "pending_correction"])
+@pytest.mark.parametrize("role", ["teacher", "curator"])
+def test_guards_give_the_same_answers_from_counts_as_from_the_collections(district, setup, role):
+    if setup == "empty_draft":
+        route = district.route(activities=0)
+    elif setup == "draft":
+        route = district.route(state="under_review", activities=2)
+    else:
+        route = district.route(state="in_progress", activities=2)
+        if setup in {"resolved", "pending_correction"}:
+            service.record_activity_result(route.id, route.activities[0].id, district.teacher, status="done",
+                                           product="Конспект")
+            service.update_route(route.id, district.teacher, {"reflection": "Итоги"}, None)
+        if setup == "resolved":
+            route = service.load_route(route.id, district.teacher)
+            service.record_activity_result(route.id, route.activities[1].id, district.teacher, status="not_done",
+                                           reason="Курсы отменены")
+        if setup == "pending_correction":
+            route = service.load_route(route.id, district.teacher)
+            service.request_correction(route.id, district.teacher, reason="Курсы перенесены", action="remove",
+                                       activity_id=route.activities[1].id, version=route.version)
+    actor = getattr(district, role)
+    assert _availability(route.id, actor, full=False) == _availability(route.id, actor, full=True)
+
+
+def test_roadmap_counts_expire_with_the_route(district):
+    route = district.route(state="in_progress", activities=1)
+    db.session.expire_all()
+    route = service.load_route(route.id, district.teacher, full=False)
+    assert "Не отмечено" in guards.activities_resolved(route, district.teacher)
+    service.record_activity_result(route.id, route.activities[0].id, district.teacher, status="done", product="П")
+    # The result's commit expired the route: the counts read before it are gone with it.
+    route = db.session.get(Route, route.id)
+    assert guards.activities_resolved(route, district.teacher) is None
+
+
+def test_transition_without_collections_reads_none_of_them(app, district):
+    from sqlalchemy import event as sa_event
+    route = district.route(state="under_review", activities=3)
+    route_id, version = route.id, route.version
+    db.session.expire_all()
+    seen = []
+    record = lambda conn, cursor, statement, *args: seen.append(" ".join(statement.split()))  # noqa: E731
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        route = service.apply_transition(route_id, "approve", district.curator, version=version, full=False)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert route.state == "curator_approved" and route.version == version + 1
+    reads = [s for s in seen if s.startswith("SELECT")]
+    assert not [s for s in reads if s.startswith(("SELECT activities.", "SELECT corrections.", "SELECT route_events."))]
+    # Answered from the route as loaded: the next transition's guards count its road map too.
+    assert {a.trigger: a.allowed for a in service.available_transitions(route, district.teacher)}["start"]

@@ -1,7 +1,44 @@
-"""Guards: each returns None when it holds, or a reason (in the user's language) when it does not."""
+"""Guards: each returns None when it holds, or a reason (in the user's language) when it does not.
+
+The road-map guards read the route's loaded activities and corrections; a route loaded without them
+(service.load_route(..., collections=False)) carries their counts instead, read with the route.
+"""
+from dataclasses import dataclass
+
 from flask_babel import gettext as _
 
 from models import ActivityStatus, CorrectionStatus
+
+COUNTS_KEY = "_iom_roadmap_counts"
+
+
+@dataclass(frozen=True)
+class RoadmapCounts:
+    """What the road-map guards need of a route's activities and corrections, counted in SQL."""
+
+    activities: int
+    planned: int
+    pending_corrections: int
+
+
+def _counts(route):
+    """The route's RoadmapCounts when its collections were not loaded but counted, else None."""
+    return route.__dict__.get(COUNTS_KEY)
+
+
+def _activity_counts(route):
+    counts = _counts(route) if "activities" not in route.__dict__ else None
+    if counts is not None:
+        return counts.activities, counts.planned
+    activities = route.activities
+    return len(activities), sum(1 for a in activities if a.status == ActivityStatus.PLANNED.value)
+
+
+def _pending_corrections(route):
+    counts = _counts(route) if "corrections" not in route.__dict__ else None
+    if counts is not None:
+        return counts.pending_corrections
+    return sum(1 for c in route.corrections if c.status == CorrectionStatus.PENDING.value)
 
 
 def not_own_route(route, actor):
@@ -35,7 +72,7 @@ def has_request(route, actor):
 
 
 def has_activities(route, actor):
-    if not route.activities:
+    if not _activity_counts(route)[0]:
         return _("В дорожной карте нет ни одного мероприятия")
 
 
@@ -45,15 +82,15 @@ def has_reflection(route, actor):
 
 
 def activities_resolved(route, actor):
-    open_count = sum(1 for a in route.activities if a.status == ActivityStatus.PLANNED.value)
+    total, open_count = _activity_counts(route)
     if open_count:
         return _("Не отмечено выполнение мероприятий дорожной карты: %(count)s", count=open_count)
-    if not route.activities:
+    if not total:
         return _("В дорожной карте нет ни одного мероприятия")
 
 
 def no_pending_correction(route, actor):
-    if any(c.status == CorrectionStatus.PENDING.value for c in route.corrections):
+    if _pending_corrections(route):
         return _("Есть корректировка дорожной карты, ожидающая решения куратора")
 
 
@@ -63,4 +100,4 @@ def has_recommendations(route, actor):
 
 
 GUARDS = {name: fn for name, fn in globals().items() if callable(fn) and not name.startswith("_")
-          and fn.__module__ == __name__}
+          and not isinstance(fn, type) and fn.__module__ == __name__}

@@ -22,7 +22,9 @@ def _condition(spec):
 
     def holds(event_data):
         actor = event_data.kwargs["actor"]
-        return all(guard(event_data.model, actor) is None for guard in guards)
+        # Conditions run before the transition changes anything: the guards read the route as loaded.
+        route = event_data.model.route
+        return all(guard(route, actor) is None for guard in guards)
 
     holds.__name__ = f"guards_of_{spec['trigger']}"
     return holds

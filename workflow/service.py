@@ -7,7 +7,7 @@ from datetime import date, datetime
 from blinker import signal
 from flask_babel import get_locale, gettext as _
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,7 +22,7 @@ from workflow import permissions
 from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed,
 )
-from workflow.guards import GUARDS
+from workflow.guards import COUNTS_KEY, GUARDS, RoadmapCounts
 from workflow.machine import fire
 from workflow.transition_writes import write_transition
 from workflow.states import (
@@ -172,11 +172,19 @@ def _check_version(route, version):
         raise StaleVersion(STALE_MESSAGE)
 
 
+def _count_of(model, *conditions):
+    return (select(func.count(model.id)).where(model.route_id == Route.id, *conditions)
+            .correlate(Route).scalar_subquery())
+
+
 def _route_load_query():
     # Most routes never had a road-map correction: the count beside the route spares them that query.
-    corrections = (select(func.count(Correction.id)).where(Correction.route_id == Route.id)
-                   .correlate(Route).scalar_subquery().label("corrections"))
-    return select(Route, corrections).where(Route.id == bindparam("route_id")).options(
+    # The road-map counts stand in for the collections when the route is loaded without them (guards.py).
+    return select(
+        Route, _count_of(Correction).label("corrections"), _count_of(Activity).label("activities"),
+        _count_of(Activity, Activity.status == ActivityStatus.PLANNED.value).label("planned"),
+        _count_of(Correction, Correction.status == CorrectionStatus.PENDING.value).label("pending"),
+    ).where(Route.id == bindparam("route_id")).options(
         joinedload(Route.teacher).joinedload(User.school),
         joinedload(Route.curator),
         joinedload(Route.school),
@@ -198,18 +206,23 @@ _ROUTE_COLLECTION_QUERIES = {
 }
 
 
-def load_route(route_id, actor, *, full=True, history=True):
+@event.listens_for(Route, "expire")
+def _forget_roadmap_counts(route, attrs):
+    """The counts read with a route describe it as then loaded: they expire with it (a commit, a refresh)."""
+    route.__dict__.pop(COUNTS_KEY, None)
+
+
+def load_route(route_id, actor, *, full=True):
     """Load a route the user may see, with what its page shows, or raise NotFound.
 
-    full=False: the route and its people only; history=False: with its road map and corrections (all
-    that the guards read) but not its audit trail."""
+    full=False: the route and its people, without its collections (road map, history, corrections);
+    the guards then read the collections' counts, loaded with the route."""
     found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().one_or_none()
-    route, corrections = found if found is not None else (None, 0)
+    route, corrections, activities, planned, pending = found if found is not None else (None, 0, 0, 0, 0)
     permissions.require_view(route, actor)
+    route.__dict__[COUNTS_KEY] = RoadmapCounts(activities, planned, pending)
     if full:
         for name, query in _ROUTE_COLLECTION_QUERIES.items():
-            if name == "events" and not history:
-                continue
             if name == "corrections" and not corrections:
                 items = []
             else:
@@ -220,17 +233,17 @@ def load_route(route_id, actor, *, full=True, history=True):
 
 # --- transitions -----------------------------------------------------------------------------
 
-def apply_transition(route_id, trigger, actor, comment="", version=None, history=True):
+def apply_transition(route_id, trigger, actor, comment="", version=None, full=True):
     """Fire a trigger on a route for this user, atomically with its audit row; return the route.
 
-    history=False: the caller will not show the route's audit trail, so it is not read (route.events
-    is then loaded on first use)."""
+    full=False: the caller shows the route's state, not its collections (road map, history,
+    corrections), so they are not read: the guards count them instead (load_route)."""
     spec = TRANSITIONS_BY_TRIGGER.get(trigger)
     if spec is None:
         raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
     comment = checked_text(comment, "comment")
     with unit_of_work(keep_loaded=True):
-        route = load_route(route_id, actor, history=history)
+        route = load_route(route_id, actor, full=full)
         rels = permissions.relations(route, actor)
         allowed, reason, _relevant = _check(spec, route, actor, rels)
         if not rels & set(spec["actors"]):

@@ -70,10 +70,22 @@ class IdConverter(IntegerConverter):
 api.register_converter(IdConverter, integerconverter2paramschema)
 
 
+class ApiBlueprint(Blueprint):
+    """flask-smorest's Blueprint whose argument schemas are made once.
+
+    Given a Schema class, webargs makes an instance of it on every request (binding and translating
+    each field anew); an instance made here at declaration is reused instead. Schemas hold no state
+    between loads, so one instance serves every request.
+    """
+
+    def arguments(self, schema, *args, **kwargs):
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
+
 def api_blueprint(name, import_name, *, description="", url_prefix=""):
     """Create a blueprint of the API: mounted under /api/v1, token-protected, JSON errors."""
     from views.api import auth, errors
-    blp = Blueprint(name, import_name, url_prefix=API_PREFIX + url_prefix, description=description)
+    blp = ApiBlueprint(name, import_name, url_prefix=API_PREFIX + url_prefix, description=description)
     blp.before_request(auth.require_token_unless_public)
     errors.register_handlers(blp)
     blp.iom_api_blueprint = True

@@ -25,6 +25,10 @@ blp = api_blueprint("api_routes", __name__,
                     description=_l("Маршруты (ИОМ): разделы, дорожная карта, корректировки, переходы"))
 
 
+# The minimal answer's schema, made once (making one binds and translates every field).
+_ROUTE_STATE = RouteStateSchema()
+
+
 def _present(route_id, user):
     """Load the route afresh (eagerly) and wrap it with the user's allowed transitions."""
     route = service.load_route(route_id, user)
@@ -120,10 +124,10 @@ def transition(data, headers, route_id):
     minimal = prefers_minimal(headers["prefer"])
     # Answered from the route as the transition left it: read again, it would be the same.
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
-                                     version=data["version"], history=not minimal)
+                                     version=data["version"], full=not minimal)
     view = RouteView(route, service.available_transitions(route, user))
     if minimal:
-        response = jsonify(RouteStateSchema().dump(view))
+        response = jsonify(_ROUTE_STATE.dump(view))
         response.headers.update({"Preference-Applied": "return=minimal", "Vary": "Prefer"})
         return response
     return view, 200, {"Vary": "Prefer"}
