@@ -431,3 +431,26 @@ def test_users_who_substitute_nobody_cost_no_delegation_query(named, client, aut
     assert len(reads) == 2 and sum("JOIN substitutions" in r for r in reads) == 1
     assert f"/routes/{route.id}\"" in client.get("/queue").get_data(as_text=True)
     assert client.get(f"/api/v1/routes/{route.id}", headers=api).status_code == 200
+
+
+def test_notifying_asks_for_substitutes_only_when_the_route_was_read_with_some(district):
+    # Read with the route: whether its teacher or curator has a substitute today. Without one (nearly
+    # always), a transition's notifications ask no more; with one, they find the substitute.
+    d = district
+    route = d.route()
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        service.apply_transition(route.id, "request_review", d.teacher)
+        assert not [s for s in statements if "FROM substitutions" in s and not s.startswith("SELECT routes.")]
+        substitute(d)
+        statements.clear()
+        service.apply_transition(route.id, "return_to_draft", d.curator, comment="Доработайте")
+        assert [s for s in statements if s.startswith("SELECT substitutions.principal_id")]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert delegation.may_have_substitutes(service.load_route(route.id, d.teacher))

@@ -108,6 +108,27 @@ def substitutes_today_column():
     ).label("substitutes_today")
 
 
+# On a loaded route (service.load_route): whether its teacher or curator may have a substitute today.
+ROUTE_SUBSTITUTED_KEY = "_iom_people_substituted"
+
+
+def route_people_substituted_column(*principal_ids):
+    """SQL (correlated on the route's columns, parameter `today`): may any of these principals (the route's
+    teacher and curator) have a substitute today? Read with the route, so that notifying of its events
+    (notifications.recipients) spares current_substitutes() its query when, as nearly always, none has."""
+    return exists(
+        select(Substitution.id).where(
+            Substitution.principal_id.in_(principal_ids), Substitution.cancelled_at.is_(None),
+            Substitution.starts_on <= bindparam("today"), Substitution.ends_on >= bindparam("today"))
+    ).label("people_substituted")
+
+
+def may_have_substitutes(route):
+    """False when the route was loaded knowing that neither its teacher nor its curator has a substitute
+    today (route_people_substituted_column); True otherwise (current_substitutes() tells exactly)."""
+    return route.__dict__.get(ROUTE_SUBSTITUTED_KEY) is not False
+
+
 def note_substitutes(user, substitutes_today, today):
     """Remember that the user substitutes nobody today, as read with the user (see substitutes_today_column)."""
     if user is not None and not substitutes_today:

@@ -83,7 +83,7 @@ def recipients(route, event, actor):
         if user_id is not None and user_id != actor_id and user_id not in result:
             result.append(user_id)
     # Whoever substitutes a recipient today hears of it too (workflow/delegation.py; not transitively).
-    substitutes = delegation.current_substitutes(result)
+    substitutes = delegation.current_substitutes(result) if delegation.may_have_substitutes(route) else {}
     for user_id in list(result):
         for substitute_id in sorted(substitutes.get(user_id, ())):
             if substitute_id != actor_id and substitute_id not in result:

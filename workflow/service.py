@@ -18,7 +18,7 @@ from models import (
     StoredFile, User, db,
 )
 from models._time import utcnow
-from workflow import permissions
+from workflow import delegation, permissions
 from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed,
 )
@@ -184,6 +184,7 @@ def _route_load_query():
         Route, _count_of(Correction).label("corrections"), _count_of(Activity).label("activities"),
         _count_of(Activity, Activity.status == ActivityStatus.PLANNED.value).label("planned"),
         _count_of(Correction, Correction.status == CorrectionStatus.PENDING.value).label("pending"),
+        delegation.route_people_substituted_column(Route.teacher_id, Route.curator_id),
     ).where(Route.id == bindparam("route_id")).options(
         joinedload(Route.teacher).joinedload(User.school),
         joinedload(Route.curator),
@@ -208,8 +209,10 @@ _ROUTE_COLLECTION_QUERIES = {
 
 @event.listens_for(Route, "expire")
 def _forget_roadmap_counts(route, attrs):
-    """The counts read with a route describe it as then loaded: they expire with it (a commit, a refresh)."""
+    """What was read with a route (its road-map counts, whether its people have substitutes today)
+    describes it as then loaded: it expires with it (a commit, a refresh)."""
     route.__dict__.pop(COUNTS_KEY, None)
+    route.__dict__.pop(delegation.ROUTE_SUBSTITUTED_KEY, None)
 
 
 def load_route(route_id, actor, *, full=True):
@@ -217,10 +220,11 @@ def load_route(route_id, actor, *, full=True):
 
     full=False: the route and its people, without its collections (road map, history, corrections);
     the guards then read the collections' counts, loaded with the route."""
-    found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id}).unique().one_or_none()
-    route, corrections, activities, planned, pending = found if found is not None else (None, 0, 0, 0, 0)
+    found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id, "today": date.today()}).unique().one_or_none()
+    route, corrections, activities, planned, pending, substituted = found if found is not None else (None,) * 6
     permissions.require_view(route, actor)
     route.__dict__[COUNTS_KEY] = RoadmapCounts(activities, planned, pending)
+    route.__dict__[delegation.ROUTE_SUBSTITUTED_KEY] = bool(substituted)
     if full:
         for name, query in _ROUTE_COLLECTION_QUERIES.items():
             if name == "corrections" and not corrections:
