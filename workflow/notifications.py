@@ -164,11 +164,13 @@ def rows_for(session, route, kind, actor_id, params):
     """Return the notification rows (column values) of an event on a route, one per recipient, and queue
     their mail for after the commit. The caller writes the rows in the event's own transaction."""
     actor = session.get(User, actor_id) if actor_id is not None else None
+    mail_on = mail.enabled()
     rows = []
     for user_id in recipients(route, kind, actor):
         rows.append({"user_id": user_id, "route_id": route.id, "kind": kind, "params": dict(params),
                      "actor_id": actor_id, "created_at": utcnow(), "read_at": None})
-        _queue(session, user_id, [entry(session, kind, params, route, actor)])
+        if mail_on:
+            _queue(session, user_id, [entry(session, kind, params, route, actor)])
     return rows
 
 
