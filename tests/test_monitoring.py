@@ -99,6 +99,19 @@ def test_f2_per_school_and_in_total(dataset):
     assert len(lists["c2"]) == 8 and "Педагог I" not in {p["full_name"] for p in lists["c2"]}
 
 
+@pytest.mark.parametrize("period_end", [date(2023, 3, 31), date(2024, 1, 1), date(2020, 1, 1)])
+def test_indicator_alone_is_the_indicator_of_the_monitoring_page(dataset, period_end):
+    indicator = monitoring.indicator_figures(dataset.municipality.id, period_end=period_end)
+    page = monitoring.compute_figures(dataset.municipality.id, period_end=period_end)
+    assert (indicator["c2"], indicator["b2"], indicator["f2"], indicator["routes_developed"]) == tuple(
+        page["totals"][k] for k in ("c2", "b2", "f2", "routes_developed"))
+    assert indicator["schools"] == {s["id"]: (s["c2"], s["b2"]) for s in page["schools"] if s["c2"]}
+    for diagnostic in page["diagnostics"]:
+        one = monitoring.indicator_figures(dataset.municipality.id, diagnostic_id=diagnostic["id"], period_end=None)
+        whole = monitoring.compute_figures(dataset.municipality.id, diagnostic_id=diagnostic["id"], period_end=None)
+        assert (one["c2"], one["b2"], one["f2"]) == tuple(whole["totals"][k] for k in ("c2", "b2", "f2"))
+
+
 def test_school_head_sees_only_their_school_teachers_by_name(dataset):
     campaign = monitoring.create_campaign(dataset.head, PERIOD)
     lists = monitoring.campaign_teachers(campaign, dataset.other_school_head)

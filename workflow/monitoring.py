@@ -368,21 +368,42 @@ def _figure_statements(one_diagnostic):
     return statements
 
 
-def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=None):
-    """Return the live figures: totals and per school, C2, B2, F2, routes by state, overdue activities.
+def indicator_figures(municipality_id, *, diagnostic_id=None, period_end):
+    """Return the indicator alone: C2 and B2 of every school of the participants, and the totals (C2, B2,
+    F2, the routes developed), from one GROUP BY over the diagnostic's participants.
 
-    C2, B2 and the routes developed come from one GROUP BY over the diagnostic's participants.
+    {"schools": {school id: (c2, b2)}, "c2", "b2", "f2", "routes_developed"}; a teacher who took the
+    diagnostic in two schools counts in each school and once in the totals.
+    """
+    statements = _figure_statements(diagnostic_id is not None)
+    counted_by_school = db.session.execute(statements["counts"], _campaign_params(
+        municipality_id, diagnostic_id, period_end)).all()
+    c2_total = sum(row[3] for row in counted_by_school)
+    b2_total = sum(row[4] for row in counted_by_school)
+    return {
+        "schools": {school_id: (c2, b2) for school_id, c2, b2, *_ in counted_by_school},
+        "c2": c2_total, "b2": b2_total, "f2": f2_value(b2_total, c2_total),
+        # int(): PostgreSQL sums integers as numeric.
+        "routes_developed": int(sum(row[5] for row in counted_by_school)),
+    }
+
+
+def _campaign_params(municipality_id, diagnostic_id, period_end):
+    params = {"municipality_id": municipality_id}
+    params.update({"diagnostic_id": diagnostic_id} if diagnostic_id is not None else {"period_end": period_end})
+    return params
+
+
+def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=None):
+    """Return the live figures: totals and per school, C2, B2, F2 (indicator_figures), and every school's
+    routes by state and overdue activities.
     """
     today = today or date.today()
     statements = _figure_statements(diagnostic_id is not None)
-    params = {"municipality_id": municipality_id}
-    params.update({"diagnostic_id": diagnostic_id} if diagnostic_id is not None else {"period_end": period_end})
-    counted_by_school = db.session.execute(statements["counts"], params).all()
-    counts = {school_id: (c2, b2) for school_id, c2, b2, *_ in counted_by_school}
-    c2_total = sum(row[3] for row in counted_by_school)
-    b2_total = sum(row[4] for row in counted_by_school)
-    # int(): PostgreSQL sums integers as numeric.
-    routes_developed = int(sum(row[5] for row in counted_by_school))
+    params = _campaign_params(municipality_id, diagnostic_id, period_end)
+    indicator = indicator_figures(municipality_id, diagnostic_id=diagnostic_id, period_end=period_end)
+    counts = indicator["schools"]
+    c2_total, b2_total, routes_developed = indicator["c2"], indicator["b2"], indicator["routes_developed"]
     names, by_state, overdue_by_school = {}, {}, {}
     no_routes = dict.fromkeys(STATES, 0)
     for school_id, name, state, count, overdue in db.session.execute(statements["schools"],
