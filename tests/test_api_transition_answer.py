@@ -139,6 +139,7 @@ def test_minimal_answer_keeps_every_check(client, district):
 
 def test_openapi_documents_the_prefer_header_and_the_minimal_answer(client):
     spec = client.get("/api/v1/openapi.json").get_json()
-    operation = spec["paths"]["/api/v1/routes/{route_id}/transitions"]["post"]
-    assert any(p["in"] == "header" and p["name"] == "Prefer" for p in operation["parameters"])
+    path = spec["paths"]["/api/v1/routes/{route_id}/transitions"]
+    parameters = path.get("parameters", []) + path["post"].get("parameters", [])
+    assert any(p["in"] == "header" and p["name"] == "Prefer" for p in parameters)
     assert set(spec["components"]["schemas"]["RouteState"]["properties"]) == MINIMAL_FIELDS

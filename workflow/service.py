@@ -177,19 +177,17 @@ def _count_of(model, *conditions):
             .correlate(Route).scalar_subquery())
 
 
-def _route_load_query():
+def _route_load_query(people=True):
     # Most routes never had a road-map correction: the count beside the route spares them that query.
     # The road-map counts stand in for the collections when the route is loaded without them (guards.py).
+    # people=False: the school (for the department head's relation) but not the teacher and the curator.
+    loads = [joinedload(Route.teacher).joinedload(User.school), joinedload(Route.curator)] if people else []
     return select(
         Route, _count_of(Correction).label("corrections"), _count_of(Activity).label("activities"),
         _count_of(Activity, Activity.status == ActivityStatus.PLANNED.value).label("planned"),
         _count_of(Correction, Correction.status == CorrectionStatus.PENDING.value).label("pending"),
         delegation.route_people_substituted_column(Route.teacher_id, Route.curator_id),
-    ).where(Route.id == bindparam("route_id")).options(
-        joinedload(Route.teacher).joinedload(User.school),
-        joinedload(Route.curator),
-        joinedload(Route.school),
-    )
+    ).where(Route.id == bindparam("route_id")).options(*loads, joinedload(Route.school))
 
 
 # Built once: SQLAlchemy memoizes a statement's cache key on the statement, so reusing it skips
@@ -197,6 +195,7 @@ def _route_load_query():
 # once too, rather than by selectinload, whose statements are keyed anew on every load (about a third
 # of an API transition's time at region scale, see bench/).
 _ROUTE_LOAD_QUERY = _route_load_query()
+_ROUTE_STATE_QUERY = _route_load_query(people=False)
 _ROUTE_COLLECTION_QUERIES = {
     "activities": select(Activity).where(Activity.route_id == bindparam("route_id"))
     .options(joinedload(Activity.product_file)).order_by(Activity.position, Activity.id),
@@ -215,12 +214,14 @@ def _forget_roadmap_counts(route, attrs):
     route.__dict__.pop(delegation.ROUTE_SUBSTITUTED_KEY, None)
 
 
-def load_route(route_id, actor, *, full=True):
+def load_route(route_id, actor, *, full=True, people=True):
     """Load a route the user may see, with what its page shows, or raise NotFound.
 
     full=False: the route and its people, without its collections (road map, history, corrections);
-    the guards then read the collections' counts, loaded with the route."""
-    found = db.session.execute(_ROUTE_LOAD_QUERY, {"route_id": route_id, "today": date.today()}).unique().one_or_none()
+    the guards then read the collections' counts, loaded with the route. people=False: without the
+    teacher and the curator too (they load on first use)."""
+    query = _ROUTE_LOAD_QUERY if people else _ROUTE_STATE_QUERY
+    found = db.session.execute(query, {"route_id": route_id, "today": date.today()}).unique().one_or_none()
     route, corrections, activities, planned, pending, substituted = found if found is not None else (None,) * 6
     permissions.require_view(route, actor)
     route.__dict__[COUNTS_KEY] = RoadmapCounts(activities, planned, pending)
@@ -247,7 +248,8 @@ def apply_transition(route_id, trigger, actor, comment="", version=None, full=Tr
         raise InvalidInput(_("Неизвестное действие: %(trigger)s", trigger=trigger))
     comment = checked_text(comment, "comment")
     with unit_of_work(keep_loaded=True):
-        route = load_route(route_id, actor, full=full)
+        # A route answered with its state only needs neither its collections nor its people.
+        route = load_route(route_id, actor, full=full, people=full)
         rels = permissions.relations(route, actor)
         allowed, reason, _relevant = _check(spec, route, actor, rels)
         if not rels & set(spec["actors"]):

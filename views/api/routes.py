@@ -3,7 +3,7 @@
 Thin views: parse with a schema, call workflow.service, answer with a schema. Every call that
 changes a route answers with the whole route, so the caller has its new `version` at hand.
 """
-from flask import jsonify, url_for
+from flask import jsonify, request, url_for
 from sqlalchemy.orm import joinedload
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,7 +15,7 @@ from views.api.auth import current_api_user
 from views.api.schemas import (
     RESULT_FIELDS, ActivityCreateSchema, ActivityListSchema, ActivityPatchSchema, ActivityResultSchema,
     ActivitySchema, CorrectionCreateSchema, CorrectionDecisionSchema, CorrectionListSchema,
-    PreferHeaderSchema, RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema,
+    PREFER_PARAMETER, RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema,
     RouteStateSchema, RouteView, TransitionSchema, VersionQuerySchema, prefers_minimal,
 )
 from workflow import queries, service
@@ -106,13 +106,12 @@ def update_route(data, route_id):
     return _present(route_id, user)
 
 
-@blp.route("/routes/<id:route_id>/transitions", methods=["POST"])
+@blp.route("/routes/<id:route_id>/transitions", methods=["POST"], parameters=[PREFER_PARAMETER])
 @lock_at_first_write  # a transition's writes are version-checked (Route.version)
 @blp.arguments(TransitionSchema)
-@blp.arguments(PreferHeaderSchema, location="headers")
 @blp.response(200, RouteSchema)
 @error_responses(blp, 401, 403, 404, 409)
-def transition(data, headers, route_id):
+def transition(data, route_id):
     """Fire a trigger (approve, return_to_draft, start, submit_reflection, return_reflection, close, archive...).
 
     Answers with the whole route; with `Prefer: return=minimal`, with its new state only (RouteState:
@@ -121,7 +120,7 @@ def transition(data, headers, route_id):
     409 `stale_version` when `version` is not the current one.
     """
     user = current_api_user()
-    minimal = prefers_minimal(headers["prefer"])
+    minimal = prefers_minimal(request.headers.get("Prefer"))
     # Answered from the route as the transition left it: read again, it would be the same.
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
                                      version=data["version"], full=not minimal)

@@ -418,16 +418,14 @@ class TransitionSchema(ApiSchema):
     version = _version()
 
 
-class PreferHeaderSchema(ApiSchema):
-    """The RFC 7240 Prefer header of a change: `return=minimal` asks for the route's state only."""
-
-    class Meta:
-        unknown = ma.EXCLUDE
-
-    prefer = fields.String(data_key="Prefer", load_default="", metadata={"description": _l(
-        "return=minimal — ответ RouteState (id, state, state_label, version, allowed_transitions, "
-        "updated_at) вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
-        "Для интеграций, проводящих переходы массово.")})
+# The RFC 7240 Prefer header of a change, as documented (read by prefers_minimal(), not parsed by a schema).
+PREFER_PARAMETER = {
+    "in": "header", "name": "Prefer", "required": False,
+    "schema": {"type": "string", "example": "return=minimal"},
+    "description": _l("return=minimal — ответ RouteState (id, state, state_label, version, allowed_transitions, "
+                      "updated_at) вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
+                      "Для интеграций, проводящих переходы массово."),
+}
 
 
 def prefers_minimal(prefer):
