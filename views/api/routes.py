@@ -115,7 +115,7 @@ def transition(data, route_id):
     """Fire a trigger (approve, return_to_draft, start, submit_reflection, return_reflection, close, archive...).
 
     Answers with the whole route; with `Prefer: return=minimal`, with its new state only (RouteState:
-    id, state, state_label, version, allowed_transitions, updated_at) and `Preference-Applied: return=minimal`.
+    id, state, state_label, version, updated_at) and `Preference-Applied: return=minimal`.
     403 when the caller's role may not, 409 `transition_not_allowed` with the reason when not now,
     409 `stale_version` when `version` is not the current one.
     """
@@ -124,12 +124,11 @@ def transition(data, route_id):
     # Answered from the route as the transition left it: read again, it would be the same.
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
                                      version=data["version"], full=not minimal)
-    view = RouteView(route, service.available_transitions(route, user))
     if minimal:
-        response = jsonify(_ROUTE_STATE.dump(view))
+        response = jsonify(_ROUTE_STATE.dump(route))
         response.headers.update({"Preference-Applied": "return=minimal", "Vary": "Prefer"})
         return response
-    return view, 200, {"Vary": "Prefer"}
+    return RouteView(route, service.available_transitions(route, user)), 200, {"Vary": "Prefer"}
 
 
 # --- road map -----------------------------------------------------------------------------------------

@@ -242,13 +242,13 @@ class RouteSchema(ApiSchema):
 
 
 class RouteStateSchema(ApiSchema):
-    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal)."""
+    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal): what
+    the next change needs (its version); the allowed transitions come with the route (GET)."""
 
     id = fields.Integer()
     state = fields.String(metadata={"enum": STATES})
     state_label = fields.Method("get_state_label")
     version = fields.Integer()
-    allowed_transitions = fields.List(fields.Nested(AvailabilitySchema))
     updated_at = UtcDateTime()
 
     def get_state_label(self, obj):
@@ -422,8 +422,8 @@ class TransitionSchema(ApiSchema):
 PREFER_PARAMETER = {
     "in": "header", "name": "Prefer", "required": False,
     "schema": {"type": "string", "example": "return=minimal"},
-    "description": _l("return=minimal — ответ RouteState (id, state, state_label, version, allowed_transitions, "
-                      "updated_at) вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
+    "description": _l("return=minimal — ответ RouteState (id, state, state_label, version, updated_at) "
+                      "вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
                       "Для интеграций, проводящих переходы массово."),
 }
 
