@@ -1,7 +1,7 @@
 """Guards: each returns None when it holds, or a reason (in the user's language) when it does not.
 
 The road-map guards read the route's loaded activities and corrections; a route loaded without them
-(service.load_route(..., collections=False)) carries their counts instead, read with the route.
+(service.load_route(..., full=False)) carries their counts instead, read with the route.
 """
 from dataclasses import dataclass
 

@@ -47,6 +47,10 @@ class Transition:
     def __setattr__(self, name, value):
         self.__dict__["changes"][name] = value
 
+    def record(self, event):
+        """Keep the audit row the transition made."""
+        self.__dict__["event"] = event
+
 
 def _record(event_data):
     """Set the bookkeeping of the new state and make the audit row, on the Transition (not yet written)."""
@@ -61,7 +65,7 @@ def _record(event_data):
     elif event_data.transition.dest == "drafted":
         # Back to the draft (return_to_draft): no longer approved until approved again.
         transition.approved_at = None
-    transition.__dict__["event"] = RouteEvent(
+    transition.record(RouteEvent(
         route_id=transition.id,
         actor_id=event_data.kwargs["actor"].id,
         on_behalf_of_id=event_data.kwargs.get("on_behalf_of"),
@@ -70,7 +74,7 @@ def _record(event_data):
         to_state=event_data.transition.dest,
         comment=event_data.kwargs.get("comment") or "",
         created_at=now,
-    )
+    ))
 
 
 def _build():

@@ -403,7 +403,7 @@ def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=No
     params = _campaign_params(municipality_id, diagnostic_id, period_end)
     indicator = indicator_figures(municipality_id, diagnostic_id=diagnostic_id, period_end=period_end)
     counts = indicator["schools"]
-    c2_total, b2_total, routes_developed = indicator["c2"], indicator["b2"], indicator["routes_developed"]
+
     names, by_state, overdue_by_school = {}, {}, {}
     no_routes = dict.fromkeys(STATES, 0)
     for school_id, name, state, count, overdue in db.session.execute(statements["schools"],
@@ -432,8 +432,7 @@ def compute_figures(municipality_id, *, diagnostic_id=None, period_end, today=No
     return {
         "as_of": utcnow().isoformat(timespec="seconds"),
         "totals": {
-            "c2": c2_total, "b2": b2_total, "f2": f2_value(b2_total, c2_total),
-            "routes_developed": routes_developed, "routes": total_states,
+            **{key: indicator[key] for key in ("c2", "b2", "f2", "routes_developed")}, "routes": total_states,
             "routes_total": sum(total_states.values()),
             "overdue": sum(overdue_by_school.values()),
         },

@@ -112,11 +112,16 @@ def excerpt(text):
 
 # --- creating notifications (inside the change's own transaction) ------------------------------------
 
+def _row(user_id, kind, route, actor_id, params):
+    """The column values of one notification."""
+    return {"user_id": user_id, "route_id": route.id if route is not None else None, "kind": kind,
+            "params": dict(params or {}), "actor_id": actor_id, "created_at": utcnow(), "read_at": None}
+
+
 def add(session, user_id, kind, route, *, actor=None, params=None, outbox=True):
     """Add one notification to the session and, when mail is on, queue its mail for after the commit."""
     params = dict(params or {})
-    notification = Notification(user_id=user_id, route_id=route.id if route is not None else None, kind=kind,
-                                params=params, actor_id=_id(actor), created_at=utcnow())
+    notification = Notification(**_row(user_id, kind, route, _id(actor), params))
     session.add(notification)
     if outbox:
         _queue(session, user_id, [entry(session, kind, params, route, actor)])
@@ -167,8 +172,7 @@ def rows_for(session, route, kind, actor_id, params):
     mail_on = mail.enabled()
     rows = []
     for user_id in recipients(route, kind, actor):
-        rows.append({"user_id": user_id, "route_id": route.id, "kind": kind, "params": dict(params),
-                     "actor_id": actor_id, "created_at": utcnow(), "read_at": None})
+        rows.append(_row(user_id, kind, route, actor_id, params))
         if mail_on:
             _queue(session, user_id, [entry(session, kind, params, route, actor)])
     return rows

@@ -211,13 +211,23 @@ class CorrectionSchema(ApiSchema):
     decided_at = UtcDateTime(allow_none=True)
 
 
-class RouteSchema(ApiSchema):
-    """A route with its five sections, history and the caller's allowed transitions."""
+class RouteStateSchema(ApiSchema):
+    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal): what
+    the next change needs (its version); the allowed transitions come with the route (GET)."""
 
     id = fields.Integer()
     state = fields.String(metadata={"enum": STATES})
     state_label = fields.Method("get_state_label")
     version = fields.Integer()
+    updated_at = UtcDateTime()
+
+    def get_state_label(self, obj):
+        return STATE_LABELS.get(obj.state, obj.state)
+
+
+class RouteSchema(RouteStateSchema):
+    """A route with its five sections, history and the caller's allowed transitions."""
+
     teacher = fields.Nested(UserRefSchema)
     curator = fields.Nested(UserRefSchema, allow_none=True)
     school = fields.Nested(SchoolRefSchema, allow_none=True)
@@ -235,24 +245,6 @@ class RouteSchema(ApiSchema):
         "description": _l("Диагностика, на основе которой разработан маршрут (учитывается в B2)")})
     review_requested_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
-    updated_at = UtcDateTime()
-
-    def get_state_label(self, obj):
-        return STATE_LABELS.get(obj.state, obj.state)
-
-
-class RouteStateSchema(ApiSchema):
-    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal): what
-    the next change needs (its version); the allowed transitions come with the route (GET)."""
-
-    id = fields.Integer()
-    state = fields.String(metadata={"enum": STATES})
-    state_label = fields.Method("get_state_label")
-    version = fields.Integer()
-    updated_at = UtcDateTime()
-
-    def get_state_label(self, obj):
-        return STATE_LABELS.get(obj.state, obj.state)
 
 
 class RouteSummarySchema(ApiSchema):
