@@ -274,6 +274,65 @@ def test_compiled_template_is_reused_between_renders(app):
     assert documents.compiled_template("route") is first
 
 
+# --- the fast paths' steps give what docxtpl's steps give -----------------------------------------------
+
+@pytest.mark.parametrize("xml", [
+    b"<a/>", b"<a><b></a>", b"<a>&foo;</a>", b'<a x="1" x="2"/>', b"<a>\x01</a>",
+    b"<w:p>undeclared prefix</w:p>", b'<a xmlns:w="urn:w"><w:b>ok</w:b></a>',
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<a>\xd1\x91</a>', b"<a>", b"",
+])
+def test_the_well_formed_check_agrees_with_lxml(xml):
+    from workflow.docx_render import _check_well_formed
+
+    def verdict(check):
+        try:
+            check(xml)
+            return True
+        except etree.XMLSyntaxError:
+            return False
+    assert verdict(_check_well_formed) == verdict(etree.fromstring)
+
+
+@pytest.mark.parametrize("xml", [
+    '<w:body>\n<w:p><w:r><w:t>plain</w:t></w:r></w:p>\n<w:p w:x="1"><w:pPr/></w:p></w:body>',
+    "<w:body>\n<w:p><w:r><w:t>{_{ a }_} {_% b %_} only { and }</w:t></w:r></w:p></w:body>",
+    "<w:body>\n<w:p><w:r><w:t>line\nnext\ttab\aparagraph\fpage</w:t></w:r></w:p></w:body>",
+    "<w:body>\n<w:p><w:r><w:t>} %_} alone</w:t></w:r></w:p>\n<w:pPr/></w:body>",
+])
+def test_post_render_on_bytes_runs_docxtpls_steps(xml):
+    import re
+
+    from workflow.docx_render import _TPL, _post_render_bytes
+    # docxtpl's render_xml_part, after the Jinja render
+    expected = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
+    expected = expected.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+    expected = _TPL.resolve_listing(expected)
+    assert _post_render_bytes(xml.encode("utf-8")) == expected.encode("utf-8")
+
+
+def test_dict_keys_read_in_templates_as_in_the_plain_sandbox(app):
+    from jinja2.sandbox import SandboxedEnvironment
+    source = ("{{ d.a }}|{{ d.missing }}|{{ d.items is callable }}|{{ d.items()|list|length }}|"
+              "{{ d.get('a') }}|{{ d.__class__ }}|{{ d.b.c }}|{{ n.real }}")
+    context = {"d": {"a": "<x & y>", "items": 1, "b": {"c": "вложенный"}, "__class__": "key"}, "n": 5}
+    fast = documents.make_env().from_string(source).render(context)
+    plain = SandboxedEnvironment(autoescape=True, finalize=documents._finalize).from_string(source).render(context)
+    assert fast == plain == "&lt;x &amp; y&gt;||True|4|&lt;x &amp; y&gt;||вложенный|5"
+
+
+def test_contexts_are_cleaned_through_every_level():
+    from flask_babel import lazy_gettext
+    assert documents.clean_text("a\r\nb\rc\x01d\ufffe\x0c") == "a\nb\ncd"
+    kept = "обычный текст\tс табуляцией\nи строкой"
+    assert documents.clean_text(kept) == kept
+    when = date(2023, 3, 27)
+    context = {"a": "x\x01", "n": 1, "f": 1.5, "yes": True, "none": None, "when": when,
+               "rows": [{"t": "y\r\n", "deep": {"z": "\x07z"}}, ("k\x02",)], "label": lazy_gettext("Черновик")}
+    assert documents.clean_context(context) == {
+        "a": "x", "n": 1, "f": 1.5, "yes": True, "none": None, "when": when,
+        "rows": [{"t": "y\n", "deep": {"z": "z"}}, ["k"]], "label": "Черновик"}
+
+
 def test_sandbox_renders_nothing_dangerous_even_without_validation(app):
     """A template that skipped validation still cannot reach Python internals at render time."""
     single = _patched("route", "Индивидуальный образовательный маршрут</w:t>",

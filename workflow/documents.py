@@ -125,6 +125,19 @@ class DocumentEnvironment(SandboxedEnvironment):
                     raise SecurityError("repeating a sequence is limited in document templates")
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj, attribute):
+        # ``row.deficit`` on a plain dict: the base class tries the attribute first and catches the
+        # AttributeError; a key no dict attribute shadows gives the same value without that.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
 
 def _finalize(value):
     return "" if value is None else value
@@ -147,6 +160,8 @@ _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def clean_text(value):
     """Normalize line ends and drop characters a DOCX cannot hold; keep new lines and tabs."""
+    if value.isprintable():  # every character it would change is unprintable (\r included)
+        return value
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     return _BAD_CHARS.sub("", value)
@@ -154,6 +169,10 @@ def clean_text(value):
 
 # Official papers are Russian whatever the reader's interface language.
 DOCUMENT_LOCALE = "ru"
+
+
+# Values a context carries that cleaning leaves as they are.
+_PLAIN_LEAVES = frozenset({int, float, bool, type(None), date, datetime})
 
 
 class ContextCleaner:
@@ -174,7 +193,17 @@ class ContextCleaner:
         if kind is str:
             return clean_text(value)
         if kind is dict:
-            return {k: self(v) for k, v in value.items()}
+            # Plain leaves are handled here, without a call each: a bulk export cleans thousands.
+            cleaned = {}
+            for key, item in value.items():
+                item_kind = type(item)
+                if item_kind is str:
+                    cleaned[key] = item if item.isprintable() else clean_text(item)
+                elif item_kind in _PLAIN_LEAVES:
+                    cleaned[key] = item
+                else:
+                    cleaned[key] = self(item)
+            return cleaned
         if kind is list or kind is tuple:
             return [self(v) for v in value]
         if isinstance(value, str):
