@@ -5,6 +5,7 @@ import secrets
 import sqlite3
 
 from flask import Flask, jsonify, render_template, request
+from flask.templating import Environment
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -17,6 +18,18 @@ import config
 from models import db, login_manager
 from lazy_migrate import LazyMigrate
 from workflow.errors import WorkflowError
+from workflow.jinja_lookup import DictKeyLookup
+
+
+class PageEnvironment(DictKeyLookup, Environment):
+    """Flask's Jinja environment; lists read their rows' dict keys directly (workflow/jinja_lookup.py)."""
+
+
+class IOMFlask(Flask):
+    """The app's Flask class: its one difference is the Jinja environment's class."""
+
+    jinja_environment = PageEnvironment
+
 
 class BoundedIntConverter(IntegerConverter):
     """`<int:...>` limited to a 32-bit database integer."""
@@ -33,7 +46,7 @@ log = logging.getLogger("iom")
 
 def create_app(test_config=None):
     """Create and configure the app: config, extensions, blueprints, error handlers, CLI."""
-    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
+    app = IOMFlask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config.Config)
     app.json.ensure_ascii = False  # Russian text stays readable in JSON
     if isinstance(test_config, dict):

@@ -310,14 +310,21 @@ def test_post_render_on_bytes_runs_docxtpls_steps(xml):
     assert _post_render_bytes(xml.encode("utf-8")) == expected.encode("utf-8")
 
 
-def test_dict_keys_read_in_templates_as_in_the_plain_sandbox(app):
+@pytest.mark.parametrize("kind", ["documents", "pages"])
+def test_dict_keys_read_in_templates_as_jinja_reads_them(app, kind):
+    """workflow/jinja_lookup.py: the documents' sandbox and the pages' environment read dicts as Jinja does."""
+    from flask.templating import Environment
     from jinja2.sandbox import SandboxedEnvironment
     source = ("{{ d.a }}|{{ d.missing }}|{{ d.items is callable }}|{{ d.items()|list|length }}|"
-              "{{ d.get('a') }}|{{ d.__class__ }}|{{ d.b.c }}|{{ n.real }}")
-    context = {"d": {"a": "<x & y>", "items": 1, "b": {"c": "вложенный"}, "__class__": "key"}, "n": 5}
-    fast = documents.make_env().from_string(source).render(context)
-    plain = SandboxedEnvironment(autoescape=True, finalize=documents._finalize).from_string(source).render(context)
-    assert fast == plain == "&lt;x &amp; y&gt;||True|4|&lt;x &amp; y&gt;||вложенный|5"
+              "{{ d.get('a') }}|{{ d.__class__ is string }}|{{ d.b.c }}|{{ n.real }}|{{ d[1] }}")
+    context = {"d": {"a": "<x & y>", "items": 1, "b": {"c": "вложенный"}, "__class__": "key", 1: "один"}, "n": 5}
+    if kind == "documents":
+        env, plain = documents.make_env(), SandboxedEnvironment(autoescape=True, finalize=documents._finalize)
+    else:
+        env, plain = app.jinja_env, Environment(app, autoescape=True)
+    assert type(env).getattr is not type(plain).getattr  # the fast path is in use
+    assert env.from_string(source).render(context) == plain.from_string(source).render(context) == (
+        "&lt;x &amp; y&gt;||True|5|&lt;x &amp; y&gt;|False|вложенный|5|один")
 
 
 def test_contexts_are_cleaned_through_every_level():

@@ -249,3 +249,18 @@ def test_admin_monitoring_and_import_pages_render_in_english(app, district, clie
             assert label in page, (url, label)
         left = _russian_left(page, data)
         assert not left, f"Russian UI text on {url}:\n" + "\n".join(left)
+
+
+def test_label_dicts_follow_each_requests_language(app, district, client):
+    """The pages' label dicts are translated once per catalog (views/web.py): each language keeps its own."""
+    from models.route import STAGE_LABELS, Stage
+    route = district.route(state="drafted", activities=4)  # one activity in each stage
+    client.post("/login", data={"login": district.teacher.login, "password": PASSWORD})
+    russian = str(STAGE_LABELS[Stage.ANALYTICAL])  # the road map's stage headings come from STAGE_TITLES
+    with app.test_request_context(), force_locale("en"):
+        english = gettext(russian)
+    assert english != russian
+    for locale, label, other in [("en", english, russian), ("ru", russian, english), ("en", english, russian)]:
+        client.post("/language", data={"locale": locale, "next": "/"})
+        page = client.get(f"/routes/{route.id}").get_data(as_text=True)
+        assert label in page and other not in page, locale

@@ -115,13 +115,23 @@ def days_ru(number):
     return plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number))
 
 
+_LABEL_DICTS = {"STATE_LABELS": STATE_LABELS, "STAGE_TITLES": STAGE_TITLES, "DIRECTION_TITLES": DIRECTION_TITLES,
+                "ACTIVITY_STATUS_TITLES": ACTIVITY_STATUS_TITLES, "EVENT_LABELS": queries.EVENT_LABELS,
+                "ROLE_TITLES": ROLE_TITLES}
+_RESOLVED_LABELS = {}  # catalog -> the label dicts in its language
+
+
 @bp.app_context_processor
 def _labels():
-    return {
-        "STATE_LABELS": STATE_LABELS, "STATE_BADGES": STATE_BADGES, "STAGE_TITLES": STAGE_TITLES,
-        "DIRECTION_TITLES": DIRECTION_TITLES, "ACTIVITY_STATUS_TITLES": ACTIVITY_STATUS_TITLES,
-        "EVENT_LABELS": queries.EVENT_LABELS, "ROLE_TITLES": ROLE_TITLES, "STAGES": STAGES,
-    }
+    """The pages' label dicts, their lazy labels translated once per catalog rather than at every use."""
+    translations = babel.domain_instance.get_translations()
+    labels = _RESOLVED_LABELS.get(translations)
+    if labels is None:
+        labels = {name: {key: str(label) for key, label in values.items()} for name, values in _LABEL_DICTS.items()}
+        labels.update(STATE_BADGES=STATE_BADGES, STAGES=STAGES)
+        if len(_RESOLVED_LABELS) < 16:
+            _RESOLVED_LABELS[translations] = labels
+    return labels
 
 
 def _int_arg(name, default=None):

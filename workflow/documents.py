@@ -44,6 +44,7 @@ from models.route import STAGE_LABELS, Activity, Stage
 from workflow import permissions, upload_checks
 from workflow.docx_render import CompiledDocx, read_raw_entries, render_with_docxtpl
 from workflow.errors import Conflict, InvalidInput, NotFound, WorkflowError
+from workflow.jinja_lookup import DictKeyLookup
 from workflow.states import STATE_LABELS
 
 log = logging.getLogger("iom.documents")
@@ -110,7 +111,7 @@ FORBIDDEN_NODES = (nodes.Macro, nodes.CallBlock, nodes.Include, nodes.Import, no
 MAX_SEQUENCE = 10_000
 
 
-class DocumentEnvironment(SandboxedEnvironment):
+class DocumentEnvironment(DictKeyLookup, SandboxedEnvironment):
     """The sandbox every template renders in; ``*`` and ``**`` cannot build huge values."""
 
     intercepted_binops = frozenset({"*", "**"})
@@ -124,19 +125,6 @@ class DocumentEnvironment(SandboxedEnvironment):
                         and len(seq) * times > MAX_SEQUENCE:
                     raise SecurityError("repeating a sequence is limited in document templates")
         return super().call_binop(context, operator, left, right)
-
-    def getattr(self, obj, attribute):
-        # ``row.deficit`` on a plain dict: the base class tries the attribute first and catches the
-        # AttributeError; a key no dict attribute shadows gives the same value without that.
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except (KeyError, TypeError):
-                pass
-        return super().getattr(obj, attribute)
-
-
-_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def _finalize(value):
