@@ -153,7 +153,13 @@ def _configure_engine(engine):
         immediate = not has_request_context() or request.method not in {"GET", "HEAD", "OPTIONS"}
         deferred = immediate and has_request_context() and _locks_at_first_write(request.endpoint)
         connection.info[_DEFERRED_LOCK] = False
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate and not deferred else "BEGIN")
+        begin = "BEGIN IMMEDIATE" if immediate and not deferred else "BEGIN"
+        # On the driver's connection: every request begins, and exec_driver_sql's statement machinery
+        # (execution context, result, events) cost more than the BEGIN itself.
+        try:
+            connection.connection.dbapi_connection.execute(begin)
+        except sqlite3.Error as exc:
+            raise OperationalError(begin, None, exc) from exc
         connection.info[_DEFERRED_LOCK] = deferred
 
     @event.listens_for(engine, "before_cursor_execute")

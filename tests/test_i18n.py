@@ -264,3 +264,27 @@ def test_label_dicts_follow_each_requests_language(app, district, client):
         client.post("/language", data={"locale": locale, "next": "/"})
         page = client.get(f"/routes/{route.id}").get_data(as_text=True)
         assert label in page and other not in page, locale
+
+
+def test_api_language_without_cookies_comes_from_accept_language_alone(app, district, client):
+    """A cookie-less API call has no session user: select_locale does not run flask-login's checks for it."""
+    from flask import g
+    from views.i18n import select_locale
+    with app.test_request_context("/api/v1/routes", headers={"Accept-Language": "en-GB,en;q=0.8"}):
+        assert select_locale() == "en"
+        assert "_login_user" not in g.__dict__  # flask-login never looked for a user
+    with app.test_request_context("/api/v1/routes"):
+        assert select_locale() == "ru"
+    with app.test_request_context("/routes", headers={"Accept-Language": "en"}):
+        assert select_locale() == "ru"  # pages follow the user's or the session's choice, not the header
+        assert "_login_user" in g.__dict__
+
+
+def test_api_call_with_a_session_cookie_keeps_the_signed_in_users_language(app, district, client):
+    teacher = district.teacher
+    teacher.locale = "en"
+    db.session.commit()
+    client.post("/login", data={"login": teacher.login, "password": PASSWORD})
+    response = client.get("/api/v1/routes/999999")  # no token: 401, in the session user's language
+    assert response.status_code == 401
+    assert not CYRILLIC.search(response.get_json()["message"])

@@ -89,3 +89,25 @@ def test_transition_texts_follow_each_requests_language(app, client, district):
     assert any("а" <= ch <= "я" for ch in (label + reason).lower())
     label, reason = answers["en"]["approve"]
     assert not any("а" <= ch <= "я" for ch in (label + reason).lower()), (label, reason)
+
+
+def test_sqlite_transactions_begin_immediate_for_writes_and_deferred_for_reads(app):
+    """The begin hook (app._configure_engine) runs BEGIN on the driver's connection: which one, by request."""
+    from sqlalchemy import text
+    if db.engine.dialect.name != "sqlite":
+        # PostgreSQL needs no hook: reads never block writers there.
+        assert not db.engine.dispatch.begin
+        return
+    seen = []
+    for method, path, expected in [("GET", "/routes", "BEGIN"), ("POST", "/routes/new", "BEGIN IMMEDIATE"),
+                                   ("POST", "/api/v1/routes/1/transitions", "BEGIN")]:  # locks at first write
+        with app.test_request_context(path, method=method):
+            with db.engine.connect() as conn:
+                conn.connection.dbapi_connection.set_trace_callback(seen.append)
+                try:
+                    with conn.begin():
+                        conn.execute(text("SELECT 1"))
+                finally:
+                    conn.connection.dbapi_connection.set_trace_callback(None)
+        assert seen[0] == expected, (method, path, seen)
+        seen.clear()

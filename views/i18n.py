@@ -96,11 +96,15 @@ def select_locale():
     """The signed-in user's choice, else this session's, else (API) Accept-Language, else Russian."""
     languages = current_app.config["LANGUAGES"]
     if has_request_context():
-        chosen = getattr(current_user, "locale", None) if current_user.is_authenticated else None
-        chosen = chosen or session.get("locale")
-        if chosen in languages:
-            return chosen
-        if request.path.startswith("/api/"):
+        api = request.path.startswith("/api/")
+        # Without a cookie there is no session and no remember-me cookie, so no signed-in user: an API
+        # client's call (a bearer token) skips flask-login's session checks.
+        if not api or request.cookies:
+            chosen = getattr(current_user, "locale", None) if current_user.is_authenticated else None
+            chosen = chosen or session.get("locale")
+            if chosen in languages:
+                return chosen
+        if api:
             # API clients have no session: they ask with Accept-Language.
             return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
     return current_app.config["BABEL_DEFAULT_LOCALE"]
