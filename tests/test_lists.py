@@ -152,6 +152,32 @@ def test_pagination_keeps_the_filters(app, client, people):
     assert set(on_first) | set(on_second) == late and len(late) == 3
 
 
+def _old_pagination(page, pages):
+    """The pagination macro's former rule, visiting every page: the numbers linked, None for a gap."""
+    entries = []
+    for number in range(1, pages + 1):
+        if number == 1 or number == pages or abs(number - page) <= 2:
+            entries.append(number)
+        elif abs(number - page) == 3:
+            entries.append(None)
+    return entries
+
+
+def test_page_links_visit_only_the_window_and_keep_the_filters(app):
+    from views.web import page_links, page_url
+    with app.test_request_context("/routes?q=Петров+Иван&overdue=1&page=7"):
+        for pages in (1, 2, 3, 6, 7, 8, 12, 2400):
+            for page in sorted({1, 2, 3, 4, 5, pages // 2, pages - 1, pages, pages + 4} - {0}):
+                links = page_links(page, pages)
+                assert [number for number, _url in links] == _old_pagination(page, pages), (page, pages)
+        by_number = dict(page_links(1200, 2400))
+        assert by_number[1199] == page_url(1199) and by_number[2400] == page_url(2400)
+        assert by_number[1199].startswith("/routes?q=%D0%9F") and by_number[1199].endswith("&overdue=1&page=1199")
+    with app.test_request_context("/queue?qpage=2&q=918273645"):  # the marker's digits in a filter
+        by_number = dict(page_links(2, 5, "qpage"))
+        assert by_number[3] == page_url(3, "qpage") == "/queue?qpage=3&q=918273645"
+
+
 def test_filtered_list_query_count_does_not_grow(client, people):
     login(client, "head")
     url = f"/routes?q=Петров&curator={people.other_curator.id}&overdue=1&state=in_progress"

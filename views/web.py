@@ -258,6 +258,27 @@ def page_url(number, param="page"):
     return url_for(request.endpoint, **args)
 
 
+@bp.app_template_global()
+def page_links(page, pages, param="page"):
+    """The pagination's entries: (number, URL) for the first and last page and two either side of the
+    current one, (None, None) for a gap of pages. Only the window is visited, not every page of a long
+    list, and url_for runs once (for a marker number; each entry joins its own number in)."""
+    url = page_url(_ID_MARKER, param)
+    marker = str(_ID_MARKER)
+    if url.count(marker) == 1:
+        prefix, _found, suffix = url.partition(marker)
+        link = lambda number: f"{prefix}{number}{suffix}"  # noqa: E731
+    else:  # the marker's digits are also in a filter's value
+        link = lambda number: page_url(number, param)  # noqa: E731
+    entries = []
+    for number in sorted({1, pages, *range(max(page - 3, 1), min(page + 3, pages) + 1)}):
+        if number == 1 or number == pages or abs(number - page) <= 2:
+            entries.append((number, link(number)))
+        elif abs(number - page) == 3:
+            entries.append((None, None))
+    return entries
+
+
 def _require_section(route, section):
     """Refuse a page of a section the user may not edit now (403 without a role, else 409)."""
     if section not in service.editable_sections(route, current_user):
