@@ -110,14 +110,24 @@ def filesize_ru(size):
 
 @bp.app_template_filter("days_ru")
 def days_ru(number):
-    """Return "N день/дня/дней" with the right plural of the interface language."""
+    """Return "N день/дня/дней" with the right plural of the interface language (kept per catalog and
+    number: the queue and the inbox show it on every row)."""
     number = int(number or 0)
-    return plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number))
+    key = (babel.domain_instance.get_translations(), number)
+    text = _DAYS_TEXT.get(key)
+    if text is None:
+        text = plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number))
+        if len(_DAYS_TEXT) < 4096:
+            _DAYS_TEXT[key] = text
+    return text
+
+
+_DAYS_TEXT = {}  # (catalog, number of days) -> the text
 
 
 _LABEL_DICTS = {"STATE_LABELS": STATE_LABELS, "STAGE_TITLES": STAGE_TITLES, "DIRECTION_TITLES": DIRECTION_TITLES,
                 "ACTIVITY_STATUS_TITLES": ACTIVITY_STATUS_TITLES, "EVENT_LABELS": queries.EVENT_LABELS,
-                "ROLE_TITLES": ROLE_TITLES}
+                "ROLE_TITLES": ROLE_TITLES, "WAITING_LABELS": queries.WAITING_LABELS}
 _RESOLVED_LABELS = {}  # catalog -> the label dicts in its language
 
 
