@@ -108,18 +108,27 @@ def filesize_ru(size):
     return _("%(size)s МБ", size=format_decimal(size / (1024 * 1024), format="0.0", locale=locale))
 
 
+def _kept(cache, key, build, limit):
+    """cache[key], built on first use; the cache stops growing at `limit` entries (then builds each time).
+
+    The pages' per-catalog texts (labels, badges, day counts) are kept with it: each depends on the
+    request's catalog and a small key only, and lists draw them on every row.
+    """
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        if len(cache) < limit:
+            cache[key] = found
+    return found
+
+
 @bp.app_template_filter("days_ru")
 def days_ru(number):
     """Return "N день/дня/дней" with the right plural of the interface language (kept per catalog and
     number: the queue and the inbox show it on every row)."""
     number = int(number or 0)
-    key = (babel.domain_instance.get_translations(), number)
-    text = _DAYS_TEXT.get(key)
-    if text is None:
-        text = plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number))
-        if len(_DAYS_TEXT) < 4096:
-            _DAYS_TEXT[key] = text
-    return text
+    return _kept(_DAYS_TEXT, (babel.domain_instance.get_translations(), number),
+                 lambda: plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number)), 4096)
 
 
 _DAYS_TEXT = {}  # (catalog, number of days) -> the text
@@ -134,14 +143,11 @@ _RESOLVED_LABELS = {}  # catalog -> the label dicts in its language
 @bp.app_context_processor
 def _labels():
     """The pages' label dicts, their lazy labels translated once per catalog rather than at every use."""
-    translations = babel.domain_instance.get_translations()
-    labels = _RESOLVED_LABELS.get(translations)
-    if labels is None:
+    def build():
         labels = {name: {key: str(label) for key, label in values.items()} for name, values in _LABEL_DICTS.items()}
-        labels.update(STATE_BADGES=STATE_BADGES, STAGES=STAGES)
-        if len(_RESOLVED_LABELS) < 16:
-            _RESOLVED_LABELS[translations] = labels
-    return labels
+        return {**labels, "STATE_BADGES": STATE_BADGES, "STAGES": STAGES}
+
+    return _kept(_RESOLVED_LABELS, babel.domain_instance.get_translations(), build, 16)
 
 
 def _int_arg(name, default=None):
@@ -187,19 +193,17 @@ def _activity(route, activity_id):
 def _state_badge(translations, route):
     state = route.state
     waiting = state == "drafted" and bool(route.review_requested_at)
-    # The badge's HTML depends on the catalog only.
-    key = (translations, state, waiting)
-    badge = _STATE_BADGE_HTML.get(key)
-    if badge is None:
+
+    def build():
         badge = (f'<span class="badge text-bg-{escape(STATE_BADGES.get(state, "secondary"))}">'
                  f'{escape(str(STATE_LABELS.get(state, state)))}</span>')
         if waiting:
             label = _("на согласовании")  # outside the f-string, where pybabel can extract it
             badge += f' <span class="badge text-bg-warning">{escape(label)}</span>'
-        badge = Markup(badge)
-        if len(_STATE_BADGE_HTML) < 256:
-            _STATE_BADGE_HTML[key] = badge
-    return badge
+        return Markup(badge)
+
+    # The badge's HTML depends on the catalog only.
+    return _kept(_STATE_BADGE_HTML, (translations, state, waiting), build, 256)
 
 
 _STATE_BADGE_HTML = {}  # (catalog, state, waiting) -> the badge's HTML
@@ -215,11 +219,7 @@ def state_badge(route):
 
 
 def _route_no(translations, route_id):
-    text = _ROUTE_NO.get(translations)
-    if text is None:
-        text = _("ИОМ № %(id)s", id="\x00")
-        if len(_ROUTE_NO) < 16:
-            _ROUTE_NO[translations] = text
+    text = _kept(_ROUTE_NO, translations, lambda: _("ИОМ № %(id)s", id="\x00"), 16)
     before, _marker, after = text.partition("\x00")
     return Markup(f"{escape(before)}{int(route_id)}{escape(after)}")
 
@@ -254,10 +254,17 @@ def id_url(endpoint, param, **values):
     url_for costs tens of microseconds; a list calls it per row. The URL is built for a marker id
     and split around it, so each row only joins its (integer) id in.
     """
-    url = url_for(endpoint, **values, **{param: _ID_MARKER})
-    prefix, found, suffix = url.rpartition(str(_ID_MARKER))
-    if not found:
-        return lambda value: url_for(endpoint, **values, **{param: value})
+    return _splice(url_for(endpoint, **values, **{param: _ID_MARKER}),
+                   lambda value: url_for(endpoint, **values, **{param: value}))
+
+
+def _splice(url, fallback):
+    """A function value -> `url` with the (integer) value where the marker is; `fallback` when the
+    marker's digits are not in the URL exactly once (a filter's value may hold them too)."""
+    marker = str(_ID_MARKER)
+    if url.count(marker) != 1:
+        return fallback
+    prefix, _found, suffix = url.partition(marker)
     return lambda value: f"{prefix}{int(value)}{suffix}"
 
 
@@ -273,13 +280,7 @@ def page_links(page, pages, param="page"):
     """The pagination's entries: (number, URL) for the first and last page and two either side of the
     current one, (None, None) for a gap of pages. Only the window is visited, not every page of a long
     list, and url_for runs once (for a marker number; each entry joins its own number in)."""
-    url = page_url(_ID_MARKER, param)
-    marker = str(_ID_MARKER)
-    if url.count(marker) == 1:
-        prefix, _found, suffix = url.partition(marker)
-        link = lambda number: f"{prefix}{number}{suffix}"  # noqa: E731
-    else:  # the marker's digits are also in a filter's value
-        link = lambda number: page_url(number, param)  # noqa: E731
+    link = _splice(page_url(_ID_MARKER, param), lambda number: page_url(number, param))
     entries = []
     for number in sorted({1, pages, *range(max(page - 3, 1), min(page + 3, pages) + 1)}):
         if number == 1 or number == pages or abs(number - page) <= 2:

@@ -186,7 +186,7 @@ class ContextCleaner:
             for key, item in value.items():
                 item_kind = type(item)
                 if item_kind is str:
-                    cleaned[key] = item if item.isprintable() else clean_text(item)
+                    cleaned[key] = clean_text(item)
                 elif item_kind in _PLAIN_LEAVES:
                     cleaned[key] = item
                 else:
