@@ -143,3 +143,69 @@ def test_openapi_documents_the_prefer_header_and_the_minimal_answer(client):
     parameters = path.get("parameters", []) + path["post"].get("parameters", [])
     assert any(p["in"] == "header" and p["name"] == "Prefer" for p in parameters)
     assert set(spec["components"]["schemas"]["RouteState"]["properties"]) == MINIMAL_FIELDS
+
+
+# --- the minimal answer is built directly: it must equal RouteStateSchema's dump -----------------------
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_route_state_equals_the_schema_dump_in_every_state(app, district, language):
+    from datetime import datetime, timezone
+    from views.api.schemas import RouteStateSchema, route_state
+    from workflow.states import STATES
+    schema = RouteStateSchema()
+    with app.test_request_context("/api/v1/routes", headers={"Accept-Language": language}):
+        for state in STATES:
+            route = district.route(state=state)
+            assert route_state(route) == schema.dump(route)
+            assert list(route_state(route)) == list(schema.dump(route))
+        # Timestamps as stored (naive UTC), as an aware value, and without microseconds.
+        for updated_at in (datetime(2026, 12, 3, 10, 0, 0), datetime(2026, 12, 3, 10, 0, 0, 5),
+                           datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc)):
+            route.updated_at = updated_at
+            assert route_state(route) == schema.dump(route)
+            assert route_state(route)["updated_at"].startswith("2026-12-03T10:00:00")
+            assert route_state(route)["updated_at"].endswith("+00:00")
+        db.session.rollback()
+
+
+def test_utc_datetime_field_answers_what_marshmallow_iso_gives_on_the_utc_value():
+    from datetime import datetime, timedelta, timezone
+    from marshmallow import Schema, fields
+    from views.api.schemas import UtcDateTime
+
+    class Ours(Schema):
+        at = UtcDateTime(allow_none=True)
+        rfc = UtcDateTime(format="rfc", allow_none=True)
+
+    class Reference(Schema):
+        at = fields.DateTime(allow_none=True)
+        rfc = fields.DateTime(format="rfc", allow_none=True)
+
+    moscow = timezone(timedelta(hours=3))
+    for value in (datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 678),
+                  datetime(2026, 1, 2, 3, 4, 5, tzinfo=moscow), None):
+        utc = value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+        assert Ours().dump({"at": value, "rfc": value}) == Reference().dump({"at": utc, "rfc": utc})
+
+
+def test_minimal_answer_labels_follow_each_requests_language(client, district):
+    api = ApiClient(client)
+    route = district.route(state="reflected")
+    version = route.version
+    labels = {}
+    for trigger, login, language in [("return_reflection", "curator", "en"), ("submit_reflection", "teacher", "ru"),
+                                     ("return_reflection", "curator", "ru"), ("submit_reflection", "teacher", "en"),
+                                     ("return_reflection", "curator", "en")]:
+        response = api.post(f"/routes/{route.id}/transitions", login,
+                            headers={"Prefer": "return=minimal", "Accept-Language": language},
+                            json={"trigger": trigger, "comment": "Дополните выводы", "version": version})
+        assert response.status_code == 200, response.json
+        version = response.json["version"]
+        labels.setdefault((response.json["state"], language), set()).add(response.json["state_label"])
+    assert all(len(texts) == 1 for texts in labels.values())
+    english = {state: texts.pop() for (state, language), texts in labels.items() if language == "en"}
+    russian = {state: texts.pop() for (state, language), texts in labels.items() if language == "ru"}
+    assert set(english) == set(russian) == {"in_progress", "reflected"}
+    for state in english:
+        assert english[state] != russian[state]
+        assert english[state].isascii() and not russian[state].isascii()

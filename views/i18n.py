@@ -110,6 +110,20 @@ def select_locale():
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def kept(cache, key, build, limit):
+    """cache[key], built on first use; the cache stops growing at `limit` entries (then builds each time).
+
+    The per-catalog texts (labels, badges, day counts) are kept with it: each depends on the request's
+    catalog and a small key only, and lists and answers draw them on every row.
+    """
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        if len(cache) < limit:
+            cache[key] = found
+    return found
+
+
 def plural(number, forms):
     """Pick number's form from a translated message of forms separated by "|".
 

@@ -33,7 +33,7 @@ from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
 )
 from workflow.states import STATE_LABELS, STATES, TRANSITIONS_BY_TRIGGER
-from views.i18n import babel, plural
+from views.i18n import babel, kept as _kept, plural
 
 bp = Blueprint("web", __name__)
 
@@ -106,20 +106,6 @@ def filesize_ru(size):
     if size < 1024 * 1024:
         return _("%(size)s КБ", size=format_decimal(size / 1024, format="0.0", locale=locale))
     return _("%(size)s МБ", size=format_decimal(size / (1024 * 1024), format="0.0", locale=locale))
-
-
-def _kept(cache, key, build, limit):
-    """cache[key], built on first use; the cache stops growing at `limit` entries (then builds each time).
-
-    The pages' per-catalog texts (labels, badges, day counts) are kept with it: each depends on the
-    request's catalog and a small key only, and lists draw them on every row.
-    """
-    found = cache.get(key)
-    if found is None:
-        found = build()
-        if len(cache) < limit:
-            cache[key] = found
-    return found
 
 
 @bp.app_template_filter("days_ru")

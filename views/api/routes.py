@@ -16,17 +16,13 @@ from views.api.schemas import (
     RESULT_FIELDS, ActivityCreateSchema, ActivityListSchema, ActivityPatchSchema, ActivityResultSchema,
     ActivitySchema, CorrectionCreateSchema, CorrectionDecisionSchema, CorrectionListSchema,
     PREFER_PARAMETER, RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema,
-    RouteStateSchema, RouteView, TransitionSchema, VersionQuerySchema, prefers_minimal,
+    RouteView, TransitionSchema, VersionQuerySchema, prefers_minimal, route_state,
 )
 from workflow import queries, service
 from workflow.errors import NotFound
 
 blp = api_blueprint("api_routes", __name__,
                     description=_l("Маршруты (ИОМ): разделы, дорожная карта, корректировки, переходы"))
-
-
-# The minimal answer's schema, made once (making one binds and translates every field).
-_ROUTE_STATE = RouteStateSchema()
 
 
 def _present(route_id, user):
@@ -125,7 +121,7 @@ def transition(data, route_id):
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
                                      version=data["version"], full=not minimal)
     if minimal:
-        response = jsonify(_ROUTE_STATE.dump(route))
+        response = jsonify(route_state(route))
         response.headers.update({"Preference-Applied": "return=minimal", "Vary": "Prefer"})
         return response
     return RouteView(route, service.available_transitions(route, user)), 200, {"Vary": "Prefer"}

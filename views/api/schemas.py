@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from models import ActivityStatus, Direction, Stage
 from workflow.states import STATE_LABELS, STATES, TRIGGERS
+from views.i18n import babel, kept
 
 MAX_ID = 2**31 - 1
 MAX_TEXT = 20000
@@ -65,13 +66,34 @@ class Text(fields.String):
         return value
 
 
+def utc_iso(value):
+    """A stored naive UTC datetime as ISO 8601 with the +00:00 offset; None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
 class UtcDateTime(fields.DateTime):
     """A stored naive UTC datetime, answered as ISO 8601 with the +00:00 offset."""
 
     def _serialize(self, value, attr, obj, **kwargs):
+        if self.format in ISO_FORMATS:  # the default: what marshmallow's "iso" gives, on the UTC value
+            return utc_iso(value)
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+ISO_FORMATS = frozenset({None, "iso", "iso8601"})
+_STATE_LABEL_TEXTS = {}  # (catalog, state) -> the label
+
+
+def state_label(state):
+    """A route state's label in the request's language (translated once per catalog)."""
+    return kept(_STATE_LABEL_TEXTS, (babel.domain_instance.get_translations(), state),
+                lambda: str(STATE_LABELS.get(state, state)), 256)
 
 
 def _text(max_length=MAX_TEXT, **kwargs):
@@ -222,7 +244,14 @@ class RouteStateSchema(ApiSchema):
     updated_at = UtcDateTime()
 
     def get_state_label(self, obj):
-        return STATE_LABELS.get(obj.state, obj.state)
+        return state_label(obj.state)
+
+
+def route_state(route):
+    """A route's RouteState as RouteStateSchema dumps it, built directly: every transition that asks for
+    no more answers it, and marshmallow's field machinery cost more than the five values."""
+    return {"id": route.id, "state": route.state, "state_label": state_label(route.state),
+            "version": route.version, "updated_at": utc_iso(route.updated_at)}
 
 
 class RouteSchema(RouteStateSchema):
