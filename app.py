@@ -116,8 +116,15 @@ _configured_engines = set()
 
 
 def _configure_engine(engine):
-    """SQLite: WAL, synchronous=NORMAL, busy timeout, and immediate transactions for writes."""
-    if engine.dialect.name != "sqlite" or id(engine) in _configured_engines:
+    """SQLite: WAL, synchronous=NORMAL, busy timeout, and immediate transactions for writes.
+    PostgreSQL: a transaction that wrote nothing ends with COMMIT (see _keep_prepared_statements)."""
+    if id(engine) in _configured_engines:
+        return
+    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        _configured_engines.add(id(engine))
+        _keep_prepared_statements(engine)
+        return
+    if engine.dialect.name != "sqlite":
         return
     _configured_engines.add(id(engine))
 
@@ -183,6 +190,48 @@ def _configure_engine(engine):
 
 
 _DEFERRED_LOCK = "iom.lock_at_first_write"
+_READ_ONLY = "iom.read_only_transaction"
+
+
+def _keep_prepared_statements(engine):
+    """End a PostgreSQL transaction that wrote nothing with COMMIT rather than ROLLBACK.
+
+    psycopg prepares a statement on the server once a connection has run it a few times, and
+    PostgreSQL then stops planning it anew. But psycopg drops every prepared statement at each
+    ROLLBACK, and a request that only reads (most requests) ends its transaction with one; so no
+    statement would ever stay prepared, and every page would pay for planning all its statements
+    again (about 5 ms for the menu's badge counts alone). For a transaction that ran nothing but
+    SELECTs, COMMIT and ROLLBACK are the same; COMMIT keeps the prepared statements. Any other
+    statement (INSERT, UPDATE, DELETE, SET, a CTE...), and a failed transaction, end with ROLLBACK as before.
+    """
+    from psycopg.pq import TransactionStatus
+
+    @event.listens_for(engine, "begin")
+    def _read_only_so_far(connection):
+        connection.info[_READ_ONLY] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_write(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip()[:6].upper() != "SELECT" or executemany:
+            connection.info[_READ_ONLY] = False
+
+    dialect = engine.dialect
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection):
+        # dbapi_connection: the pool's proxy of a psycopg connection; its info is Connection.info
+        # (an ad hoc proxy, as at the first connect, has none).
+        try:
+            info = dbapi_connection.info
+        except (AttributeError, NotImplementedError):
+            info = None
+        if info is not None and info.pop(_READ_ONLY, False) and \
+                dbapi_connection.driver_connection.info.transaction_status == TransactionStatus.INTRANS:
+            dbapi_connection.commit()
+        else:
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback
 
 
 def lock_at_first_write(view):
