@@ -5,8 +5,8 @@
     .venv/bin/python -m bench.run --quick          # a small district and small counts, for a try
 
 Prints a table (each figure as a ratio against a baseline measured in the same run, absolute
-numbers beside it, PASS/FAIL against the goal) and writes it to bench/results.md with the
-machine, the versions and the date. Exits non-zero only when a measurement crashed or saw wrong
+numbers beside it, PASS/FAIL against the goal) and writes it to bench/results.md
+(bench/results-postgresql.md for a run on PostgreSQL) with the machine, the versions and the date. Exits non-zero only when a measurement crashed or saw wrong
 answers (non-2xx responses, figures or document texts differing from the baseline's).
 """
 import argparse
@@ -21,12 +21,20 @@ from importlib import metadata
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench import measures
 from bench.generate import REGION, generate
 from bench.scratch import scratch_database
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
+# A run on PostgreSQL keeps its own file, so the two databases' latest figures stand side by side.
+RESULTS_BY_DATABASE = {"sqlite": RESULTS, "postgresql": RESULTS.with_name("results-postgresql.md")}
+
+
+def results_path(url):
+    """The file a run on this database writes its report to."""
+    return RESULTS_BY_DATABASE.get(make_url(url).get_backend_name(), RESULTS)
 
 PROFILES = {
     "region": dict(schools=REGION["schools"], teachers_per_school=REGION["teachers_per_school"],
@@ -180,8 +188,9 @@ def main(argv=None):
     print()
     print(text_report)
     if not args.no_write:
-        RESULTS.write_text(text_report)
-        print(f"Written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+        path = results_path(url)
+        path.write_text(text_report)
+        print(f"Written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     # Missed goals are results (PASS/FAIL in the table); a measurement that crashed or saw wrong answers
     # (non-2xx, differing figures or texts) is a failure of the run.
     return 1 if errors or not figures or any(f.errors for f in figures) else 0

@@ -112,3 +112,11 @@ def test_raw_monitoring_query_agrees_with_the_generator(bench):
                       if r.diagnostic_id is not None and r.state != "drafted")
     assert raw["b2"] == expected_b2 and 0 < raw["b2"] < raw["c2"]
     assert set(raw["schools"]) == set(bench.generated.school_ids)
+
+
+def test_each_database_keeps_its_own_results_file():
+    from bench import run
+    assert run.results_path("sqlite:////tmp/region.sqlite3") == run.RESULTS
+    assert run.RESULTS.name == "results.md"
+    postgres = run.results_path("postgresql+psycopg://postgres@127.0.0.1:5432/iom_bench_region_1")
+    assert postgres.name == "results-postgresql.md" and postgres.parent == run.RESULTS.parent
