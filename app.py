@@ -203,6 +203,8 @@ def _keep_prepared_statements(engine):
     again (about 5 ms for the menu's badge counts alone). For a transaction that ran nothing but
     SELECTs, COMMIT and ROLLBACK are the same; COMMIT keeps the prepared statements. Any other
     statement (INSERT, UPDATE, DELETE, SET, a CTE...), and a failed transaction, end with ROLLBACK as before.
+    (SELECT ... FOR UPDATE only locks, and either end releases its locks. A SELECT of a function with a
+    transactional side effect, such as set_config(..., false), would count as read-only: the app runs none.)
     """
     from psycopg.pq import TransactionStatus
 
