@@ -6,8 +6,9 @@
 
 Prints a table (each figure as a ratio against a baseline measured in the same run, absolute
 numbers beside it, PASS/FAIL against the goal) and writes it to bench/results.md
-(bench/results-postgresql.md for a run on PostgreSQL) with the machine, the versions and the date. Exits non-zero only when a measurement crashed or saw wrong
-answers (non-2xx responses, figures or document texts differing from the baseline's).
+(bench/results-postgresql.md for a run on PostgreSQL) with the machine, the versions and the date.
+Exits non-zero only when a measurement crashed or saw wrong answers (non-2xx responses, figures or
+document texts differing from the baseline's).
 """
 import argparse
 import os

@@ -15,13 +15,12 @@ from models import Municipality, db
 API = "/api/v1"
 
 
-def _postgres():
-    return db.engine.dialect.name == "postgresql"
-
-
-def _prepared_count():
-    with db.engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+def _sqlite_untouched():
+    """True on SQLite, where the hook is not installed (the dialect's own rollback); False on PostgreSQL."""
+    if db.engine.dialect.name == "postgresql":
+        return False
+    assert "do_rollback" not in vars(db.engine.dialect)
+    return True
 
 
 def _token(client, login):
@@ -35,8 +34,7 @@ def test_read_only_requests_keep_the_prepared_statements(app, client, district):
     route_id = district.route(state="in_progress").id
     headers = {"Authorization": f"Bearer {_token(client, 'teacher')}"}
     db.session.close()
-    if not _postgres():
-        assert "do_rollback" not in vars(db.engine.dialect)  # SQLite: the dialect's own rollback
+    if _sqlite_untouched():
         return
     # One worker, one request at a time: every request gets the same pooled connection back.
     for _ in range(8):
@@ -51,8 +49,7 @@ def test_read_only_requests_keep_the_prepared_statements(app, client, district):
 
 
 def test_a_read_only_transaction_rolled_back_keeps_them_a_write_drops_them(app):
-    if not _postgres():
-        assert "do_rollback" not in vars(db.engine.dialect)
+    if _sqlite_untouched():
         return
     db.session.remove()
     with db.engine.connect() as conn:
@@ -87,8 +84,7 @@ def test_a_transaction_that_wrote_is_still_rolled_back(app, district, how):
 
 
 def test_a_setting_changed_in_a_transaction_is_rolled_back(app):
-    if not _postgres():
-        assert "do_rollback" not in vars(db.engine.dialect)
+    if _sqlite_untouched():
         return
     db.session.remove()
     with db.engine.connect() as conn:

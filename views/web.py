@@ -33,7 +33,7 @@ from workflow.errors import (
     STALE_MESSAGE, Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion, TransitionNotAllowed, WorkflowError,
 )
 from workflow.states import STATE_LABELS, STATES, TRANSITIONS_BY_TRIGGER
-from views.i18n import babel, kept as _kept, plural
+from views.i18n import babel, kept, plural
 
 bp = Blueprint("web", __name__)
 
@@ -113,7 +113,7 @@ def days_ru(number):
     """Return "N день/дня/дней" with the right plural of the interface language (kept per catalog and
     number: the queue and the inbox show it on every row)."""
     number = int(number or 0)
-    return _kept(_DAYS_TEXT, (babel.domain_instance.get_translations(), number),
+    return kept(_DAYS_TEXT, (babel.domain_instance.get_translations(), number),
                  lambda: plural(number, _("%(num)s день|%(num)s дня|%(num)s дней", num=number)), 4096)
 
 
@@ -133,7 +133,7 @@ def _labels():
         labels = {name: {key: str(label) for key, label in values.items()} for name, values in _LABEL_DICTS.items()}
         return {**labels, "STATE_BADGES": STATE_BADGES, "STAGES": STAGES}
 
-    return _kept(_RESOLVED_LABELS, babel.domain_instance.get_translations(), build, 16)
+    return kept(_RESOLVED_LABELS, babel.domain_instance.get_translations(), build, 16)
 
 
 def _int_arg(name, default=None):
@@ -189,7 +189,7 @@ def _state_badge(translations, route):
         return Markup(badge)
 
     # The badge's HTML depends on the catalog only.
-    return _kept(_STATE_BADGE_HTML, (translations, state, waiting), build, 256)
+    return kept(_STATE_BADGE_HTML, (translations, state, waiting), build, 256)
 
 
 _STATE_BADGE_HTML = {}  # (catalog, state, waiting) -> the badge's HTML
@@ -205,7 +205,7 @@ def state_badge(route):
 
 
 def _route_no(translations, route_id):
-    text = _kept(_ROUTE_NO, translations, lambda: _("ИОМ № %(id)s", id="\x00"), 16)
+    text = kept(_ROUTE_NO, translations, lambda: _("ИОМ № %(id)s", id="\x00"), 16)
     before, _marker, after = text.partition("\x00")
     return Markup(f"{escape(before)}{int(route_id)}{escape(after)}")
 

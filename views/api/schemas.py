@@ -66,13 +66,18 @@ class Text(fields.String):
         return value
 
 
+def _as_utc(value):
+    """A stored (naive, UTC) datetime made aware; an aware one or None as it is."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
 def utc_iso(value):
     """A stored naive UTC datetime as ISO 8601 with the +00:00 offset; None stays None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+    value = _as_utc(value)
+    return None if value is None else value.isoformat()
+
+
+ISO_FORMATS = frozenset({None, "iso", "iso8601"})
 
 
 class UtcDateTime(fields.DateTime):
@@ -81,12 +86,9 @@ class UtcDateTime(fields.DateTime):
     def _serialize(self, value, attr, obj, **kwargs):
         if self.format in ISO_FORMATS:  # the default: what marshmallow's "iso" gives, on the UTC value
             return utc_iso(value)
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return super()._serialize(value, attr, obj, **kwargs)
+        return super()._serialize(_as_utc(value), attr, obj, **kwargs)
 
 
-ISO_FORMATS = frozenset({None, "iso", "iso8601"})
 _STATE_LABEL_TEXTS = {}  # (catalog, state) -> the label
 
 
