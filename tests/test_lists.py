@@ -283,6 +283,7 @@ def test_the_queue_pages_prebuilt_statements_give_the_rows_of_the_built_ones(peo
     once per shape; they must give what the statements built for each request give."""
     values = {key: (getattr(people, value).id if key.endswith("_id") else value) for key, value in filters.items()}
     curator = people.other_curator
+    people.route(people.sidorova, state="closed")  # in the lists and the counts, not in the queue
     for substituting in (False, True):
         if substituting:
             from workflow import delegation
@@ -299,4 +300,15 @@ def test_the_queue_pages_prebuilt_statements_give_the_rows_of_the_built_ones(peo
         counts, own = queries.curator_state_counts(curator)
         assert counts == queries.state_counts(curator, curator_id=curated)
         assert own == sum(queries.state_counts(curator, teacher_id=curator.id).values())
+        # Given the counts by state, a list filtered by state alone (or not at all) reads its total from them.
+        with counted() as statements:
+            derived = queries.curated_route_page(curator, 1, 2, counts=counts, **values)
+        assert [tuple(r) for r in derived[0]] == [tuple(r) for r in rows] and derived[1:] == (total, pages, 1, 2)
+        assert len(statements) == (1 if set(values) <= {"state"} else 2)
+        # The queue (open routes) likewise: its total is the counts' sum without the closed ones.
+        queue = queries.curator_queue(curator, 1, 2)
+        with counted() as statements:
+            derived = queries.curator_queue(curator, 1, 2, counts=counts)
+        assert len(statements) == 1
+        assert derived[1:] == queue[1:] and [i["route"].id for i in derived[0]] == [i["route"].id for i in queue[0]]
     assert len(queries.curated_ids(curator)) == 2

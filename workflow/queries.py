@@ -112,10 +112,14 @@ def paginate(query, page, per_page):
     return rows, total, page_count(total, per_page), page, per_page
 
 
-def _page_of(count, rows, params, page, per_page):
-    """paginate() for statements built once: `rows` takes the parameters `limit` and `offset`."""
+def _page_of(count, rows, params, page, per_page, total=None):
+    """paginate() for statements built once: `rows` takes the parameters `limit` and `offset`.
+
+    total: the number of rows when the caller knows it already (then `count` is not run).
+    """
     page, per_page = page_bounds(page, per_page)
-    total = db.session.execute(count, params).scalar_one()
+    if total is None:
+        total = db.session.execute(count, params).scalar_one()
     found = db.session.execute(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
     return found, total, page_count(total, per_page), page, per_page
 
@@ -155,14 +159,17 @@ def _curator_queue_statements():
 _CURATOR_QUEUE_PAGE, _CURATOR_QUEUE_COUNT = _curator_queue_statements()
 
 
-def curator_queue(curator, page=1, per_page=50):
+def curator_queue(curator, page=1, per_page=50, *, counts=None):
     """Return the open routes of the curator's teachers, those waiting longest on the curator first.
 
     Each item's "route" is a plain row (see _curator_queue_statements), not a Route.
+    counts: curator_state_counts(curator)[0] when the caller has it; the queue's total is then the
+    sum of its open states, and no count is run.
     """
+    total = None if counts is None else sum(n for state, n in counts.items() if state != "closed")
     rows, total, pages, page, per_page = _page_of(
         _CURATOR_QUEUE_COUNT, _CURATOR_QUEUE_PAGE, {"curator_ids": curated_ids(curator), "today": date.today()},
-        page, per_page)
+        page, per_page, total)
     now = utcnow()
     items = []
     for route in rows:  # a row: the Route columns by name, teacher_name, teacher_school_*, overdue, ...
@@ -280,10 +287,12 @@ def _curator_params(curator, today=None):
 
 
 def curated_route_page(curator, page=1, per_page=50, *, state=None, today=None, text=None, overdue=False,
-                       **filters):
+                       counts=None, **filters):
     """Return (rows, total, pages, page, per_page) of curated_route_rows(curator, ...): the same rows.
 
     filters: school_id, teacher_id, curator_id (each optional).
+    counts: curator_state_counts(curator)[0] when the caller has it; filtered by state alone (or not at
+    all), the total is read from it and no count is run.
     """
     if text and text.strip():
         return paginate(curated_route_rows(curator, state=state, today=today, text=text, overdue=overdue,
@@ -302,7 +311,10 @@ def curated_route_page(curator, page=1, per_page=50, *, state=None, today=None, 
 
     count, rows = _prebuilt(shape, build)
     params = {**_curator_params(curator, today), **{f"filter_{name}": values[name] for name in chosen}}
-    return _page_of(count, rows, params, page, per_page)
+    total = None
+    if counts is not None and not overdue and chosen in ((), ("state",)):
+        total = counts.get(state, 0) if state else sum(counts.values())
+    return _page_of(count, rows, params, page, per_page, total)
 
 
 def _paged(query):
