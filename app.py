@@ -5,6 +5,7 @@ import secrets
 import sqlite3
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask.templating import Environment
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
@@ -25,10 +26,43 @@ class PageEnvironment(DictKeyLookup, Environment):
     """Flask's Jinja environment; lists read their rows' dict keys directly (workflow/jinja_lookup.py)."""
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus two per-request costs that every request paid.
+
+    Flask makes the signing serializer anew for each request (the API's included, which never send
+    the cookie); it is made once per set of keys here. And an empty session nobody changed (every API
+    call's) is saved without reading the cookie's settings first.
+    """
+
+    def __init__(self):
+        self._serializers = {}  # (secret key, fallbacks) -> serializer
+
+    def get_signing_serializer(self, app):
+        if not app.secret_key:
+            return None
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        found = self._serializers.get(keys)
+        if found is None:
+            found = super().get_signing_serializer(app)
+            if len(self._serializers) >= 8:  # keys rotate rarely; never let them pile up
+                self._serializers.clear()
+            self._serializers[keys] = found
+        return found
+
+    def save_session(self, app, session, response):
+        if not session and not session.modified:
+            # What Flask does for an empty, unchanged session, without reading the cookie's settings first.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return None
+        return super().save_session(app, session, response)
+
+
 class IOMFlask(Flask):
-    """The app's Flask class: its one difference is the Jinja environment's class."""
+    """The app's Flask class: the Jinja environment's class and the session interface differ."""
 
     jinja_environment = PageEnvironment
+    session_interface = CookieSessions()
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -271,12 +271,19 @@ def test_api_language_without_cookies_comes_from_accept_language_alone(app, dist
     from flask import g
     from views.i18n import select_locale
     with app.test_request_context("/api/v1/routes", headers={"Accept-Language": "en-GB,en;q=0.8"}):
-        assert select_locale() == "en"
+        english = select_locale()
+        assert str(english) == "en"
         assert "_login_user" not in g.__dict__  # flask-login never looked for a user
     with app.test_request_context("/api/v1/routes"):
-        assert select_locale() == "ru"
+        assert str(select_locale()) == "ru"
+    for header, expected in [("de, en;q=0.5", "en"), ("fr", "ru"), ("ru;q=0.2, en;q=0.9", "en"),
+                             ("en;q=0.1, ru", "ru"), ("*", "ru")]:
+        with app.test_request_context("/api/v1/routes", headers={"Accept-Language": header}):
+            assert str(select_locale()) == expected, header
+    with app.test_request_context("/api/v1/routes", headers={"Accept-Language": "en"}):
+        assert select_locale() is english  # each language's Locale is made once
     with app.test_request_context("/routes", headers={"Accept-Language": "en"}):
-        assert select_locale() == "ru"  # pages follow the user's or the session's choice, not the header
+        assert str(select_locale()) == "ru"  # pages follow the user's or the session's choice, not the header
         assert "_login_user" in g.__dict__
 
 

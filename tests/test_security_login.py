@@ -287,6 +287,44 @@ def test_cookies_are_secure_when_served_over_https(client, district):
         assert attributes["samesite"].lower() == "samesite=lax"
 
 
+def _app_with_keys(app, secret_key, fallbacks=()):
+    return create_app({
+        "TESTING": True, "SECRET_KEY": secret_key, "SECRET_KEY_FALLBACKS": list(fallbacks),
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+    })
+
+
+def test_session_cookies_follow_the_secret_key_and_its_fallbacks(app):
+    """The signing serializer is made once per set of keys: a new key (or a retired one) takes effect."""
+    from flask import request
+    from itsdangerous import BadSignature
+    interface = app.session_interface
+    assert interface.get_signing_serializer(app) is interface.get_signing_serializer(app)
+    signed = interface.get_signing_serializer(app).dumps({"_user_id": "7"})
+
+    def opened(some_app):
+        with some_app.test_request_context(headers={"Cookie": f"session={signed}"}):
+            return dict(some_app.session_interface.open_session(some_app, request))
+
+    assert opened(app) == {"_user_id": "7"}
+    assert opened(_app_with_keys(app, "rotated", fallbacks=["test"])) == {"_user_id": "7"}  # still valid
+    assert opened(_app_with_keys(app, "rotated")) == {}  # the old key retired: a fresh, empty session
+    with pytest.raises(BadSignature):
+        _app_with_keys(app, "rotated").session_interface.get_signing_serializer(app).loads(signed + "x")
+    assert interface.get_signing_serializer(app) is not \
+        _app_with_keys(app, "other").session_interface.get_signing_serializer(_app_with_keys(app, "other"))
+
+
+def test_api_calls_without_cookies_get_no_cookie(client, district):
+    token, _ = accounts.issue_token(district.teacher, ttl_hours=1)
+    response = client.get("/api/v1/routes", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" in response.headers["Vary"]  # as Flask says: Flask-Login looked into the session
+    # A page that signs in still sets its session cookie (the interface's short cut is for untouched sessions).
+    assert _set_cookie_headers(_post_login(client, district.teacher.login), "session")
+
+
 def test_preferred_https_scheme_makes_cookies_secure(app, district):
     secure_app = create_app({
         "TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False, "PREFERRED_URL_SCHEME": "https",

@@ -1,12 +1,14 @@
 """The interface language: Russian by default, English on request (Flask-Babel)."""
 from functools import lru_cache
 
-from babel import support
+from babel import Locale, support
 from flask import Blueprint, Request, current_app, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, Domain, get_locale
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from markupsafe import Markup
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 from werkzeug.utils import cached_property
 from wtforms.i18n import messages_path
 
@@ -93,7 +95,10 @@ class IomRequest(Request):
 
 
 def select_locale():
-    """The signed-in user's choice, else this session's, else (API) Accept-Language, else Russian."""
+    """The signed-in user's choice, else this session's, else (API) Accept-Language, else Russian.
+
+    Returns a Locale made once per language (Flask-Babel would parse the identifier on every request).
+    """
     languages = current_app.config["LANGUAGES"]
     if has_request_context():
         api = request.path.startswith("/api/")
@@ -103,11 +108,23 @@ def select_locale():
             chosen = getattr(current_user, "locale", None) if current_user.is_authenticated else None
             chosen = chosen or session.get("locale")
             if chosen in languages:
-                return chosen
+                return _locale(chosen)
         if api:
             # API clients have no session: they ask with Accept-Language.
-            return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+            best = _best_language(request.headers.get("Accept-Language", ""), tuple(languages))
+            return _locale(best or current_app.config["BABEL_DEFAULT_LOCALE"])
+    return _locale(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+@lru_cache(maxsize=16)
+def _locale(identifier):
+    return Locale.parse(identifier)
+
+
+@lru_cache(maxsize=256)  # API clients send a few distinct headers; an odd one costs a parse
+def _best_language(header, languages):
+    """The best of `languages` an Accept-Language header asks for, or None."""
+    return parse_accept_header(header, LanguageAccept).best_match(list(languages))
 
 
 def kept(cache, key, build, limit):
