@@ -314,3 +314,40 @@ def test_transition_without_collections_reads_none_of_them(app, district):
     assert not [s for s in reads if s.startswith(("SELECT activities.", "SELECT corrections.", "SELECT route_events."))]
     # Answered from the route as loaded: the next transition's guards count its road map too.
     assert {a.trigger: a.allowed for a in service.available_transitions(route, district.teacher)}["start"]
+
+
+def test_a_transition_updates_only_the_columns_it_changes(app, district):
+    """The UPDATE names only what changes: SQLite rewrites the index entries of every column it names."""
+    from sqlalchemy import event as sa_event
+    route = district.route(state="drafted")
+    updates = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE ROUTES"):
+            updates.append(statement.split(" WHERE ")[0])
+
+    def fire(trigger, actor):
+        db.session.expire_all()
+        version = db.session.get(Route, route.id).version
+        updates.clear()
+        sa_event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            service.apply_transition(route.id, trigger, actor, version=version, full=False)
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", record)
+        assert len(updates) == 1, updates
+        db.session.expire_all()
+        return updates[0], db.session.get(Route, route.id)
+
+    statement, stored = fire("request_review", district.teacher)
+    assert "review_requested_at" in statement and "approved_at" not in statement
+    assert stored.state == "drafted" and stored.review_requested_at is not None  # drafted, awaiting review
+    statement, stored = fire("approve", district.curator)
+    assert "approved_at" in statement and "review_requested_at" in statement  # set; cleared
+    approved_at = stored.approved_at
+    assert approved_at is not None and stored.review_requested_at is None
+    statement, stored = fire("start", district.teacher)
+    assert "approved_at" not in statement and "review_requested_at" not in statement  # both as they were
+    assert {"state", "state_changed_at", "updated_at", "version"} <= {
+        part.split("=")[0].strip() for part in statement.split(" SET ")[1].split(",")}
+    assert stored.state == "in_progress" and stored.approved_at == approved_at and stored.review_requested_at is None

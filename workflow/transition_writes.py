@@ -4,9 +4,9 @@ The shared machine (workflow/machine.py) decides the transition and returns what
 audit row it makes (a Transition); write_transition() writes them in the caller's transaction with
 statements built once:
 
-1. a version-checked UPDATE of the route. It is the transaction's first write, so on SQLite a
-   @lock_at_first_write view takes the write lock here; matching no row means somebody changed the route
-   since it was read: StaleVersion (409), and the caller's unit of work rolls everything back;
+1. a version-checked UPDATE of the route's changed columns. It is the transaction's first write, so on
+   SQLite a @lock_at_first_write view takes the write lock here; matching no row means somebody changed
+   the route since it was read: StaleVersion (409), and the caller's unit of work rolls everything back;
 2. the INSERT of the audit row;
 3. one INSERT of the notifications (workflow/notifications.rows_for), whose mail goes after the commit.
 
@@ -15,6 +15,8 @@ the route's collections) cost more than the rest of an API transition together (
 Afterwards the loaded route is given the values written as its committed ones (it was never made dirty),
 so the session has nothing to flush and the answer is drawn from it without reading the route again.
 """
+from functools import lru_cache
+
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,11 +32,20 @@ EVENT_COLUMNS = ("route_id", "actor_id", "on_behalf_of_id", "event", "from_state
                  "created_at")
 
 _ROUTES = Route.__table__
-_UPDATE_ROUTE = (
-    update(_ROUTES)
-    .where(_ROUTES.c.id == bindparam("route_id"), _ROUTES.c.version == bindparam("expected_version"))
-    .values(version=bindparam("new_version"), **{name: bindparam(f"new_{name}") for name in CHANGED})
-)
+
+
+@lru_cache(maxsize=None)  # one per set of columns a transition changes: a handful
+def _update_route(names):
+    """The version-checked UPDATE of the route that sets `names` (and the version), built once.
+
+    It sets only the columns whose values change: SQLite rewrites an index entry for every column an
+    UPDATE names, changed or not (an unchanged approved_at would rewrite ix_routes_teacher_approved).
+    """
+    return (
+        update(_ROUTES)
+        .where(_ROUTES.c.id == bindparam("route_id"), _ROUTES.c.version == bindparam("expected_version"))
+        .values(version=bindparam("new_version"), **{name: bindparam(f"new_{name}") for name in names})
+    )
 _INSERT_EVENT = insert(RouteEvent.__table__)
 _INSERT_NOTIFICATIONS = insert(Notification.__table__)
 
@@ -48,16 +59,21 @@ def write_transition(route, transition):
         raise RuntimeError(f"transition changes not written: {sorted(unknown)}")
     session = db.session()
     connection = session.connection()
+    event = transition.event
+    # Made before the first write: on SQLite the write lock is held from it to the commit, and the other
+    # writers wait on it.
+    rows = notifications.rows_for(session, route, event.event, event.actor_id, notifications.event_params(event))
     expected = route.version
-    values = {name: transition.changes.get(name, getattr(route, name)) for name in CHANGED}
-    result = connection.execute(_UPDATE_ROUTE, {"route_id": route.id, "expected_version": expected,
-                                                "new_version": expected + 1,
-                                                **{f"new_{name}": value for name, value in values.items()}})
+    values = {name: value for name, value in transition.changes.items() if value != getattr(route, name)}
+    result = connection.execute(_update_route(tuple(sorted(values))), {
+        "route_id": route.id, "expected_version": expected, "new_version": expected + 1,
+        **{f"new_{name}": value for name, value in values.items()}})
     if result.rowcount != 1:
         raise StaleVersion(STALE_MESSAGE)
-    event = transition.event
     event.id = connection.execute(
         _INSERT_EVENT, {name: getattr(event, name) for name in EVENT_COLUMNS}).inserted_primary_key[0]
+    if rows:
+        connection.execute(_INSERT_NOTIFICATIONS, rows)
 
     # The loaded objects as now written, with no history: nothing for a flush to write, nothing to read
     # again for the answer.
@@ -68,8 +84,4 @@ def write_transition(route, transition):
     session.add(event)
     if "events" in route.__dict__:  # the history was loaded: it ends with this event now
         set_committed_value(route, "events", [*route.events, event])
-
-    rows = notifications.rows_for(session, route, event.event, event.actor_id, notifications.event_params(event))
-    if rows:
-        connection.execute(_INSERT_NOTIFICATIONS, rows)
     return event
