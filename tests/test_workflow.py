@@ -310,8 +310,13 @@ def test_transition_without_collections_reads_none_of_them(app, district):
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", record)
     assert route.state == "curator_approved" and route.version == version + 1
+    # Nor does it keep the audit row in the session (no history is shown); the row is written all the same.
+    assert not [obj for obj in db.session if isinstance(obj, RouteEvent)]
+    assert db.session.execute(select(RouteEvent.event).where(RouteEvent.route_id == route_id)
+                              .order_by(RouteEvent.id.desc())).scalars().first() == "approve"
     reads = [s for s in seen if s.startswith("SELECT")]
     assert not [s for s in reads if s.startswith(("SELECT activities.", "SELECT corrections.", "SELECT route_events."))]
+    assert not [s for s in reads if "schools" in s]  # nor the route's school (a curator's relation needs none)
     # Answered from the route as loaded: the next transition's guards count its road map too.
     assert {a.trigger: a.allowed for a in service.available_transitions(route, district.teacher)}["start"]
 
@@ -351,3 +356,20 @@ def test_a_transition_updates_only_the_columns_it_changes(app, district):
     assert {"state", "state_changed_at", "updated_at", "version"} <= {
         part.split("=")[0].strip() for part in statement.split(" SET ")[1].split(",")}
     assert stored.state == "in_progress" and stored.approved_at == approved_at and stored.review_requested_at is None
+
+
+def test_a_department_heads_transition_without_collections_reads_the_school_it_needs(district):
+    """The state-only load leaves out the school; a department head's relation to the route reads it."""
+    route = district.route(state="in_progress")
+    db.session.expire_all()
+    route = service.apply_transition(route.id, "archive", district.head, comment="Учитель уволился",
+                                     version=route.version, full=False)
+    assert route.state == "closed"
+    other = district.user("far_head", "department_head")
+    other.municipality_id = None
+    db.session.commit()
+    second = district.route(state="in_progress")
+    db.session.expire_all()
+    with pytest.raises(NotFound):  # not of their municipality: the route is not theirs to see
+        service.apply_transition(second.id, "archive", db.session.get(type(other), other.id), comment="Нет",
+                                 version=second.version, full=False)

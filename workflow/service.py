@@ -180,14 +180,16 @@ def _count_of(model, *conditions):
 def _route_load_query(people=True):
     # Most routes never had a road-map correction: the count beside the route spares them that query.
     # The road-map counts stand in for the collections when the route is loaded without them (guards.py).
-    # people=False: the school (for the department head's relation) but not the teacher and the curator.
-    loads = [joinedload(Route.teacher).joinedload(User.school), joinedload(Route.curator)] if people else []
+    # people=False: none of the route's people nor its school (a department head's relation to the route
+    # reads the school when asked: permissions.own_relations).
+    loads = [joinedload(Route.teacher).joinedload(User.school), joinedload(Route.curator),
+             joinedload(Route.school)] if people else []
     return select(
         Route, _count_of(Correction).label("corrections"), _count_of(Activity).label("activities"),
         _count_of(Activity, Activity.status == ActivityStatus.PLANNED.value).label("planned"),
         _count_of(Correction, Correction.status == CorrectionStatus.PENDING.value).label("pending"),
         delegation.route_people_substituted_column(Route.teacher_id, Route.curator_id),
-    ).where(Route.id == bindparam("route_id")).options(*loads, joinedload(Route.school))
+    ).where(Route.id == bindparam("route_id")).options(*loads)
 
 
 # Built once: SQLAlchemy memoizes a statement's cache key on the statement, so reusing it skips
@@ -219,7 +221,7 @@ def load_route(route_id, actor, *, full=True, people=True):
 
     full=False: the route and its people, without its collections (road map, history, corrections);
     the guards then read the collections' counts, loaded with the route. people=False: without the
-    teacher and the curator too (they load on first use)."""
+    teacher, the curator and the school too (they load on first use)."""
     query = _ROUTE_LOAD_QUERY if people else _ROUTE_STATE_QUERY
     found = db.session.execute(query, {"route_id": route_id, "today": date.today()}).unique().one_or_none()
     route, corrections, activities, planned, pending, substituted = found if found is not None else (None,) * 6
@@ -264,7 +266,8 @@ def apply_transition(route_id, trigger, actor, comment="", version=None, full=Tr
         if transition is None:
             raise TransitionNotAllowed(_("Действие сейчас недоступно"))
         event = write_transition(route, transition)
-    _attach_actor(event, actor)
+    if full:  # the history is shown: its new entry names its actor without reading them again
+        _attach_actor(event, actor)
     notify_changed(route, trigger, actor)
     return route
 

@@ -53,7 +53,8 @@ _INSERT_NOTIFICATIONS = insert(Notification.__table__)
 def write_transition(route, transition):
     """Write a fired Transition (workflow/machine.py) of a loaded route: the route's changes, its audit row
     and the event's notifications. Raise StaleVersion when the route's row is no longer the version that
-    was loaded. Return the audit row, persistent in the session."""
+    was loaded. Return the audit row (its id set), persistent in the session when the route's history was
+    loaded (then it is the history's last entry), else detached from it."""
     unknown = set(transition.changes) - set(CHANGED)
     if unknown:  # the machine began to change something this module does not write
         raise RuntimeError(f"transition changes not written: {sorted(unknown)}")
@@ -80,8 +81,8 @@ def write_transition(route, transition):
     for name, value in values.items():
         set_committed_value(route, name, value)
     set_committed_value(route, "version", expected + 1)
-    make_transient_to_detached(event)
-    session.add(event)
-    if "events" in route.__dict__:  # the history was loaded: it ends with this event now
+    if "events" in route.__dict__:  # the history was loaded (it is shown): it ends with this event now
+        make_transient_to_detached(event)
+        session.add(event)
         set_committed_value(route, "events", [*route.events, event])
     return event
