@@ -72,6 +72,10 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, max=max, **kwargs)
 
 
+# Sent with every response that does not set them itself.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "same-origin"))
+
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 migrate = LazyMigrate()  # Flask-Migrate (and Alembic) imported on first use
@@ -118,9 +122,11 @@ def create_app(test_config=None):
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        headers = response.headers
+        for name, value in SECURITY_HEADERS:
+            # What headers.setdefault does, without the KeyError (an HTTPException) it raises inside.
+            if name not in headers:
+                headers[name] = value
         return response
 
     return app

@@ -396,3 +396,21 @@ def test_security_module_reports_wait_seconds(app, district):
     wait = security.throttle_state("teacher", "127.0.0.1")
     assert 0 < wait <= 15 * 60 + 1
     assert security.throttle_state("curator", "127.0.0.2") == 0
+
+
+@pytest.mark.parametrize("path", ["/login", "/", "/api/v1/routes", "/no-such-page", "/api/v1/no-such"])
+def test_every_response_carries_the_security_headers(client, district, path):
+    response = client.get(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_a_view_that_sets_a_security_header_itself_keeps_its_value(app):
+    @app.get("/_own_frame_policy")
+    def own_frame_policy():
+        return "", 200, {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = app.test_client().get("/_own_frame_policy")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["Referrer-Policy"] == "same-origin"
