@@ -430,10 +430,10 @@ def test_curator_queue_rows_escape_names(client, auth, district):
     assert html.count(f'href="/routes/{route.id}"') == 2
 
 
-def test_dates_and_plurals():
+def test_dates_and_plurals(app):
     from views.web import days_ru, ru_date
     assert ru_date(date(2022, 9, 1)) == "01.09.2022" and ru_date(None) == ""
-    assert ru_date("2022-09-01") == "01.09.2022"
+    assert ru_date("2022-09-01") == "01.09.2022" and ru_date("not a date") == "not a date"
     from views.web import filesize_ru
     assert [filesize_ru(n) for n in (5, 2048, 3 * 1024 * 1024 + 100)] == ["5 байт", "2,0 КБ", "3,0 МБ"]
     assert [days_ru(n) for n in (1, 2, 5, 11, 21, 104)] == ["1 день", "2 дня", "5 дней", "11 дней", "21 день",
@@ -486,3 +486,15 @@ def test_teacher_profile_lists_routes_and_offers_creation_to_the_curator(client,
     auth.login("director1")
     html = client.get(f"/teachers/{district.teacher.id}").get_data(as_text=True)
     assert f'href="/routes/{first.id}"' in html and "Создать маршрут для педагога" not in html
+
+
+def test_a_stored_utc_time_shows_as_the_districts_local_date(app):
+    from datetime import datetime
+    from views.web import ru_date, ru_datetime
+    with app.app_context():
+        assert ru_date(datetime(2022, 9, 1, 20, 59)) == "01.09.2022"  # 23:59 in Moscow
+        assert ru_date(datetime(2022, 9, 1, 21, 0)) == "02.09.2022"  # midnight in Moscow: the next day
+        assert ru_datetime(datetime(2022, 9, 1, 21, 0)) == "02.09.2022 00:00"
+        app.config["DISPLAY_TIMEZONE"] = "Asia/Vladivostok"  # UTC+10
+        assert ru_date(datetime(2022, 9, 1, 13, 59)) == "01.09.2022"
+        assert ru_date(datetime(2022, 9, 1, 14, 0)) == "02.09.2022"

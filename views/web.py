@@ -5,7 +5,7 @@ service refuses (bad input, stale version, action not allowed now) is shown agai
 with the user's input and a message in the user's language, under the service error's status.
 """
 import io
-from functools import partial
+from functools import lru_cache, partial
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -73,19 +73,24 @@ def _local(value):
     return value.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
 
 
+@lru_cache(maxsize=4096)  # a list's dates repeat (periods, days of changes); strftime is the costly part
+def _date_text(value):
+    return value.strftime("%d.%m.%Y")
+
+
 @bp.app_template_filter("ru_date")
 def ru_date(value):
     """Format a date (or a stored UTC datetime) as дд.мм.гггг."""
     if not value:
         return ""
     if isinstance(value, datetime):
-        value = _local(value)
-    if isinstance(value, str):
+        value = _local(value).date()
+    elif isinstance(value, str):
         try:
             value = date.fromisoformat(value)
         except ValueError:
             return value
-    return value.strftime("%d.%m.%Y")
+    return _date_text(value)
 
 
 @bp.app_template_filter("ru_datetime")
