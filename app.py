@@ -108,6 +108,8 @@ def create_app(test_config=None):
     i18n.init_app(app)
     with app.app_context():
         _configure_engine(db.engine)
+        import sqlite_wal
+        sqlite_wal.init_app(app, db.engine)
 
     # Ids in URLs fit a database integer, so an absurd id is a 404 and never a database error.
     app.url_map.converters["int"] = BoundedIntConverter

@@ -55,6 +55,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url()
     SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     SQLALCHEMY_RECORD_QUERIES = False
+    # SQLite: checkpoint the WAL after the response that follows every N commits of a process, not in a
+    # commit (sqlite_wal.py); 0 leaves SQLite's own schedule (every 1,000 pages, inside a commit).
+    SQLITE_CHECKPOINT_EVERY = max(int(os.environ.get("SQLITE_CHECKPOINT_EVERY", 25)), 0)
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
