@@ -593,6 +593,30 @@ def test_with_libreoffice_route_and_order_download_as_pdf(client, auth, district
     assert order_pdf.status_code == 200 and order_pdf.data.startswith(b"%PDF")
 
 
+
+def test_libreoffice_is_looked_up_once_per_path(tmp_path, monkeypatch):
+    """Pages ask pdf_available() for every document link; PATH is searched once per value of it."""
+    searched = []
+    real_which = documents.shutil.which
+
+    def which(name, *args, **kwargs):
+        searched.append(kwargs.get("path"))
+        return real_which(name, *args, **kwargs)
+
+    monkeypatch.setattr(documents.shutil, "which", which)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert [documents.pdf_available() for _ in range(5)] == [False] * 5
+    assert searched == [str(empty)]
+    tool = tmp_path / "bin" / "soffice"
+    tool.parent.mkdir()
+    tool.write_text(FAKE_SOFFICE)
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{empty}")
+    assert documents.pdf_available() and documents.pdf_available()
+    assert searched == [str(empty), f"{tool.parent}{os.pathsep}{empty}"]
+
 # --- the bulk ZIP -------------------------------------------------------------------------------------
 
 def _zip_names_and_teachers(data):

@@ -16,6 +16,7 @@ Public contract (other slices use it):
 import hashlib
 import io
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from babel.dates import format_date
@@ -839,12 +841,26 @@ def template_download(name, version_id=None):
 
 def pdf_available():
     """Tell whether LibreOffice (soffice) is on PATH, so documents can be offered as PDF."""
-    return shutil.which("soffice") is not None
+    return _soffice() is not None
+
+
+def _soffice():
+    """The path of LibreOffice's soffice on PATH, or None.
+
+    Searched once per value of PATH in a process: every page with a route's document links (and every
+    row of the orders list) asks, and a search stats a file in each directory of PATH. LibreOffice
+    installed or removed while the app runs is seen after a restart."""
+    return _which_soffice(os.environ.get("PATH"))
+
+
+@lru_cache(maxsize=8)
+def _which_soffice(path):
+    return shutil.which("soffice", path=path)
 
 
 def docx_to_pdf(data, timeout=120):
     """Convert DOCX bytes to PDF with ``soffice --headless --convert-to pdf``."""
-    soffice = shutil.which("soffice")
+    soffice = _soffice()
     if soffice is None:
         raise NotFound(_("Преобразование в PDF недоступно: LibreOffice не установлен"))
     with tempfile.TemporaryDirectory(prefix="iom-pdf-") as tmp:
