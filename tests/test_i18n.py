@@ -295,3 +295,35 @@ def test_api_call_with_a_session_cookie_keeps_the_signed_in_users_language(app, 
     response = client.get("/api/v1/routes/999999")  # no token: 401, in the session user's language
     assert response.status_code == 401
     assert not CYRILLIC.search(response.get_json()["message"])
+
+
+def test_template_texts_are_translated_once_per_catalog_and_read_as_before(app):
+    """`_()` without variables is translated and escaped once per catalog; "%%" is still a percent
+    sign, variables are still escaped, and each language keeps its own texts."""
+    from babel import support
+    from flask import render_template_string
+
+    from views import i18n
+
+    class Counting(support.NullTranslations):
+        def __init__(self, texts):
+            super().__init__()
+            self.texts, self.asked = texts, []
+
+        def ugettext(self, message):
+            self.asked.append(message)
+            return self.texts.get(message, message)
+
+    russian = Counting({})
+    english = Counting({"Маршрут": "Route", "Готово на 100 %%": "100 %% done"})
+    assert i18n.template_gettext(russian) is i18n.template_gettext(russian)
+    page = "{{ _('Маршрут') }} · {{ _('Готово на 100 %%') }} · {{ _('Педагог %(name)s', name=who) }}"
+    with app.test_request_context():
+        for _ in range(3):
+            ru = render_template_string(page, who="<b>", **i18n.template_gettext(russian))
+            en = render_template_string(page, who="<b>", **i18n.template_gettext(english))
+            assert ru == "Маршрут · Готово на 100 % · Педагог &lt;b&gt;"
+            assert en == "Route · 100 % done · Педагог &lt;b&gt;"
+    # The two plain texts once each per catalog; the one with a variable on every render.
+    for catalog in (russian, english):
+        assert sorted(catalog.asked) == sorted(["Маршрут", "Готово на 100 %%"] + ["Педагог %(name)s"] * 3)

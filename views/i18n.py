@@ -1,4 +1,5 @@
 """The interface language: Russian by default, English on request (Flask-Babel)."""
+import weakref
 from functools import lru_cache
 
 from babel import Locale, support
@@ -51,20 +52,41 @@ class IomBabel(Babel):
 babel = IomBabel()
 
 
+# The callables for each catalog (Flask-Babel keeps a catalog per language for the process).
+_TEMPLATE_GETTEXT = weakref.WeakKeyDictionary()
+# Texts without variables kept per catalog: a page's labels and headings are the same on every render.
+PLAIN_TEXTS_KEPT = 4096
+
+
 def template_gettext(translations):
     """Jinja's new-style gettext/ngettext bound to one catalog (what jinja2.ext installs, minus the lookups).
 
     Given to templates by a context processor (as gettext, _ and ngettext), so `_()` in a page resolves
-    the catalog once per render.
+    the catalog once per render. Made once per catalog; a text without variables is translated and
+    escaped once (a page has some eighty of them).
     Templates rendered without the request's context (macros imported without context) fall back to the
     environment's callables, which give the same text.
     """
+    found = _TEMPLATE_GETTEXT.get(translations)
+    if found is None:
+        found = _TEMPLATE_GETTEXT[translations] = _template_gettext(translations)
+    return found
+
+
+def _template_gettext(translations):
     ugettext, ungettext = translations.ugettext, translations.ungettext
+    plain = {}
 
     # pass_eval_context, not pass_context: Jinja derives a whole new context for every call of a
     # pass_context function inside a loop, which made `_()` in a list row cost more than the row.
     @pass_eval_context
     def gettext(__eval_ctx, __string, **variables):
+        if not variables and __eval_ctx.autoescape:
+            rv = plain.get(__string)
+            if rv is None:
+                # `% {}` as below: "%%" in a message is a percent sign, with or without variables.
+                rv = kept(plain, __string, lambda: Markup(ugettext(__string)) % {}, PLAIN_TEXTS_KEPT)
+            return rv
         rv = ugettext(__string)
         if __eval_ctx.autoescape:
             rv = Markup(rv)
