@@ -498,3 +498,23 @@ def test_a_stored_utc_time_shows_as_the_districts_local_date(app):
         app.config["DISPLAY_TIMEZONE"] = "Asia/Vladivostok"  # UTC+10
         assert ru_date(datetime(2022, 9, 1, 13, 59)) == "01.09.2022"
         assert ru_date(datetime(2022, 9, 1, 14, 0)) == "02.09.2022"
+
+
+def test_road_map_shows_a_table_per_stage_in_stage_order_numbered_by_road_map_position(client, auth, district):
+    """Activities 1–6 cycle through the stages (1: diagnostic-motivational, 2: design, 3: implementation,
+    4: analytical, 5: diagnostic-motivational, 6: design); a stage with none has no table, and the
+    numbers are positions in the road map as it is (without the 4th, the 5th is number 4)."""
+    route = district.route(activities=6)
+    ids = [a.id for a in fresh(route.id).activities]
+    db.session.execute(db.delete(db.metadata.tables["activities"]).where(
+        db.metadata.tables["activities"].c.id == ids[3]))  # no analytical activity left
+    db.session.commit()
+    auth.login("teacher")
+    text = page(client, route.id)
+    headings = re.findall(r'<h3 class="h6 mt-3">([^<]*)</h3>', text)
+    assert headings == ["Диагностико-мотивационный этап", "Проектировочный этап", "Реализационный этап"]
+    tables = text.split('<h3 class="h6 mt-3">')[1:]
+    rows = [re.findall(r'<tr id="activity-(\d+)"[^>]*>\s*<td>(\d+)</td>', table) for table in tables]
+    assert rows == [[(str(ids[0]), "1"), (str(ids[4]), "4")],
+                    [(str(ids[1]), "2"), (str(ids[5]), "5")],
+                    [(str(ids[2]), "3")]]

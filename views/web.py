@@ -549,13 +549,17 @@ def _render_route(route, status=200, error=None, keep=None):
     activities_by_id = {a.id: a for a in route.activities}
     numbers = {a.id: index for index, a in enumerate(route.activities, start=1)}
     corrections = [_correction_view(c, activities_by_id, numbers) for c in route.corrections]
+    by_stage = {}
+    for activity in route.activities:
+        by_stage.setdefault(activity.stage, []).append(activity)
     return render_template(
         "routes/route.html", route=route, transitions=transitions, sections=sections,
         shown_transitions=[t for t in transitions if t.allowed or t.relevant],
         overdue_ids=overdue_ids, pending=pending, corrections=corrections, numbers=numbers,
+        # The road map's tables: each stage in order, with its activities in road-map order.
+        stage_tables=[(stage, by_stage[stage]) for stage in STAGES if stage in by_stage],
         error=error, keep=keep or {}, correction_actions=CORRECTION_ACTIONS,
         correction_status_titles=CORRECTION_STATUS_TITLES, field_titles=ACTIVITY_FIELD_TITLES,
-        delete_form=VersionedForm(formdata=None),
     ), status
 
 
