@@ -17,6 +17,8 @@ class LoadStats:
     seconds: float
     latencies: list = field(repr=False, default_factory=list)
     statuses: Counter = field(default_factory=Counter)
+    # Of an interleaved load: (requests, seconds) of each round.
+    rounds: list = field(repr=False, default_factory=list)
 
     @property
     def rps(self):
@@ -56,10 +58,11 @@ async def _drive(base_url, users, requests, warmup):
             await client.aclose()
 
 
-def run_interleaved(phases, requests, warmup=0, rounds=4):
+def run_interleaved(phases, requests, warmup=0, rounds=12):
     """Run several loads in alternating rounds, so a drift of the machine's background load touches
-    them alike. phases: {name: (base_url, users)}; each gets `requests` requests in all. Return
-    {name: LoadStats}."""
+    them alike. phases: {name: (base_url, users)}; each gets `requests` requests in all, in `rounds`
+    short rounds; the order of the loads turns by one place every round, so none always follows the
+    same other. Return {name: LoadStats} (with each round's requests and seconds)."""
     return asyncio.run(_interleave(phases, requests, warmup, rounds))
 
 
@@ -73,15 +76,19 @@ async def _interleave(phases, requests, warmup, rounds):
             if warmup:
                 await _phase(users, clients[name], warmup)
         totals = {name: LoadStats(requests=0, seconds=0.0) for name in phases}
+        names = list(phases)
+        rounds = max(1, min(rounds, requests))
         for index in range(rounds):
             share = requests // rounds + (1 if index < requests % rounds else 0)
-            for name, (_, users) in phases.items():
-                stats = await _phase(users, clients[name], share)
+            turn = index % len(names)
+            for name in names[turn:] + names[:turn]:
+                stats = await _phase(phases[name][1], clients[name], share)
                 total = totals[name]
                 total.requests += stats.requests
                 total.seconds += stats.seconds
                 total.latencies += stats.latencies
                 total.statuses.update(stats.statuses)
+                total.rounds.append((stats.requests, stats.seconds))
         return totals
     finally:
         for group in clients.values():

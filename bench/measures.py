@@ -58,6 +58,15 @@ def _ratio(value, baseline):
     return value / baseline if baseline else float("inf")
 
 
+def _round_spread(app, base):
+    """How the app's ratio to its baseline varied between the rounds of an interleaved load."""
+    ratios = sorted(_ratio(a / a_s, b / b_s) for (a, a_s), (b, b_s) in zip(app.rounds, base.rounds))
+    if not ratios:
+        return ""
+    return (f"per round {ratios[0]:.2f}–{ratios[-1]:.2f} (median {statistics.median(ratios):.2f}) "
+            f"over {len(ratios)} rounds")
+
+
 def _median_time(fn, repeat):
     """Return the median wall time of `repeat` calls of fn (after one warm-up call)."""
     fn()
@@ -160,7 +169,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         ratio = _ratio(app.rps, base.rps)
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
-                f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in 4 alternating rounds")
+                f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in "
+                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
         figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, "≥ 0.6",
@@ -207,7 +217,8 @@ def measure_pages(bench, requests=1500, warmup=100, users=8):
         app = stats[key]
         ratio = _ratio(app.rps, base.rps)
         failures = app.failures + base.failures
-        note = f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {len(targets)} signed-in curators"
+        note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {len(targets)} signed-in curators; "
+                f"{_round_spread(app, base)}")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
         figures.append(Figure(2, name, app.rps, base.rps, "req/s", ratio, "≥ 0.5",

@@ -120,3 +120,31 @@ def test_each_database_keeps_its_own_results_file():
     assert run.RESULTS.name == "results.md"
     postgres = run.results_path("postgresql+psycopg://postgres@127.0.0.1:5432/iom_bench_region_1")
     assert postgres.name == "results-postgresql.md" and postgres.parent == run.RESULTS.parent
+
+
+def test_interleaved_loads_take_turns_in_rotating_order_and_keep_each_round():
+    """Every round runs each load once; the first place turns by one each round, so no load always
+    runs right after the same other one; more rounds than requests run as many rounds as requests."""
+    from bench import load
+
+    calls = []
+
+    class Recording:
+        def __init__(self, name):
+            self.name = name
+
+        async def setup(self, client):
+            pass
+
+        async def step(self, client):
+            calls.append(self.name)
+            return 200
+
+    phases = {name: ("http://127.0.0.1:9", [Recording(name)]) for name in "abc"}
+    stats = load.run_interleaved(phases, requests=6, rounds=3)
+    assert "".join(calls) == "aabbcc" + "bbccaa" + "ccaabb"
+    assert all(s.requests == 6 and [r for r, _ in s.rounds] == [2, 2, 2] and s.statuses == {200: 6}
+               for s in stats.values())
+    calls.clear()
+    stats = load.run_interleaved(phases, requests=2, rounds=12)
+    assert "".join(calls) == "abc" + "bca" and all(len(s.rounds) == 2 for s in stats.values())
