@@ -62,6 +62,16 @@ def test_engine_options_size_the_pool_only_for_postgresql():
     assert config.engine_options("sqlite:////tmp/iom.sqlite3", {"DB_POOL_SIZE": "8"}) == {"pool_pre_ping": True}
 
 
+def test_the_wal_checkpointer_is_installed_for_sqlite_only(app):
+    """sqlite_wal.py (tested on SQLite in tests/test_sqlite_wal.py) is not installed on PostgreSQL."""
+    from models import db
+    checkpointer = app.extensions.get("iom_wal_checkpointer")
+    if db.engine.dialect.name == "sqlite":
+        assert checkpointer is not None
+    else:
+        assert checkpointer is None
+
+
 def test_database_url_accepts_plain_postgres_urls(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h:5432/d")
     assert config.database_url() == "postgresql+psycopg://u:p@h:5432/d"

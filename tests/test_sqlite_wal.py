@@ -21,18 +21,16 @@ def _autocheckpoint():
 
 
 @pytest.fixture
+def database_url():
+    """The checkpointer is SQLite's: these tests run on a SQLite file whatever database the suite runs on
+    (tests/test_production.py checks that PostgreSQL gets none)."""
+    return None
+
+
+@pytest.fixture
 def sqlite_app(app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write-ahead log; PostgreSQL: see test_not_installed_on_postgresql")
+    assert db.engine.dialect.name == "sqlite"
     return app
-
-
-def test_not_installed_on_postgresql(app):
-    if db.engine.dialect.name == "sqlite":
-        assert _checkpointer(app) is not None
-        return
-    assert _checkpointer(app) is None
-    assert "iom_wal_checkpointer" not in app.extensions
 
 
 def test_connections_checkpoint_by_themselves_only_past_the_safety_net(sqlite_app):
