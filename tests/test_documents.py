@@ -593,7 +593,6 @@ def test_with_libreoffice_route_and_order_download_as_pdf(client, auth, district
     assert order_pdf.status_code == 200 and order_pdf.data.startswith(b"%PDF")
 
 
-
 def test_libreoffice_is_looked_up_once_per_path(tmp_path, monkeypatch):
     """Pages ask pdf_available() for every document link; PATH is searched once per value of it."""
     searched = []
@@ -616,6 +615,7 @@ def test_libreoffice_is_looked_up_once_per_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{empty}")
     assert documents.pdf_available() and documents.pdf_available()
     assert searched == [str(empty), f"{tool.parent}{os.pathsep}{empty}"]
+
 
 # --- the bulk ZIP -------------------------------------------------------------------------------------
 

@@ -27,13 +27,7 @@ def database_url():
     return None
 
 
-@pytest.fixture
-def sqlite_app(app):
-    assert db.engine.dialect.name == "sqlite"
-    return app
-
-
-def test_connections_checkpoint_by_themselves_only_past_the_safety_net(sqlite_app):
+def test_connections_checkpoint_by_themselves_only_past_the_safety_net(app):
     assert _autocheckpoint() == sqlite_wal.SAFETY_PAGES
 
 
@@ -43,8 +37,7 @@ def _touch(user_id):
         conn.execute(text("UPDATE users SET full_name = full_name WHERE id = :id"), {"id": user_id})
 
 
-def test_every_nth_commit_is_followed_by_a_checkpoint_after_its_response(sqlite_app, district):
-    app = sqlite_app
+def test_every_nth_commit_is_followed_by_a_checkpoint_after_its_response(app, district):
     checkpointer = _checkpointer(app)
     checkpointer.every, checkpointer.commits, runs = 3, 0, checkpointer.runs
     token, _ = accounts.issue_token(district.teacher, ttl_hours=1)
@@ -73,9 +66,7 @@ def test_every_nth_commit_is_followed_by_a_checkpoint_after_its_response(sqlite_
     assert busy == 0 and in_log > 0 and copied == in_log  # all the log held went back into the database
 
 
-def test_a_failed_checkpoint_is_logged_and_changes_nothing_for_the_response(sqlite_app, district, monkeypatch,
-                                                                           caplog):
-    app = sqlite_app
+def test_a_failed_checkpoint_is_logged_and_changes_nothing_for_the_response(app, district, monkeypatch, caplog):
     checkpointer = _checkpointer(app)
     monkeypatch.setattr(sqlite_wal, "CHECKPOINT", "PRAGMA no_such_thing(")  # a statement SQLite refuses
     checkpointer.every, checkpointer.commits = 1, 1
@@ -88,9 +79,9 @@ def test_a_failed_checkpoint_is_logged_and_changes_nothing_for_the_response(sqli
     assert db.session.execute(text("SELECT count(*) FROM users")).scalar_one() > 0  # the database still answers
 
 
-def test_zero_leaves_sqlites_own_schedule(sqlite_app):
+def test_zero_leaves_sqlites_own_schedule(app):
     other = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLITE_CHECKPOINT_EVERY": 0,
-                        "SQLALCHEMY_DATABASE_URI": sqlite_app.config["SQLALCHEMY_DATABASE_URI"]})
+                        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
     with other.app_context():
         try:
             assert _checkpointer(other) is None

@@ -82,11 +82,8 @@ def _template_gettext(translations):
     @pass_eval_context
     def gettext(__eval_ctx, __string, **variables):
         if not variables and __eval_ctx.autoescape:
-            rv = plain.get(__string)
-            if rv is None:
-                # `% {}` as below: "%%" in a message is a percent sign, with or without variables.
-                rv = kept(plain, __string, lambda: Markup(ugettext(__string)) % {}, PLAIN_TEXTS_KEPT)
-            return rv
+            # `% {}` as below: "%%" in a message is a percent sign, with or without variables.
+            return kept(plain, __string, lambda: Markup(ugettext(__string)) % {}, PLAIN_TEXTS_KEPT)
         rv = ugettext(__string)
         if __eval_ctx.autoescape:
             rv = Markup(rv)
