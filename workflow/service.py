@@ -223,7 +223,9 @@ def load_route(route_id, actor, *, full=True, people=True):
     the guards then read the collections' counts, loaded with the route. people=False: without the
     teacher, the curator and the school too (they load on first use)."""
     query = _ROUTE_LOAD_QUERY if people else _ROUTE_STATE_QUERY
-    found = db.session.execute(query, {"route_id": route_id, "today": date.today()}).unique().one_or_none()
+    # No .unique(): every joined eager load here is many-to-one, so no row repeats (SQLAlchemy would
+    # refuse a result with a joined collection without it); filtering the rows cost a third of the load.
+    found = db.session.execute(query, {"route_id": route_id, "today": date.today()}).one_or_none()
     route, corrections, activities, planned, pending, substituted = found if found is not None else (None,) * 6
     permissions.require_view(route, actor)
     route.__dict__[COUNTS_KEY] = RoadmapCounts(activities, planned, pending)
@@ -233,7 +235,7 @@ def load_route(route_id, actor, *, full=True, people=True):
             if name == "corrections" and not corrections:
                 items = []
             else:
-                items = db.session.execute(query, {"route_id": route.id}).unique().scalars().all()
+                items = db.session.execute(query, {"route_id": route.id}).scalars().all()
             set_committed_value(route, name, items)
     return route
 
