@@ -125,9 +125,11 @@ def create_app(test_config=None):
     @app.after_request
     def _security_headers(response):
         headers = response.headers
+        # What headers.setdefault does, without the KeyError (an HTTPException) that Werkzeug raises and
+        # catches inside `in`, `get` and `setdefault` for every header not there yet.
+        present = {name.lower() for name in headers.keys()}
         for name, value in SECURITY_HEADERS:
-            # What headers.setdefault does, without the KeyError (an HTTPException) it raises inside.
-            if name not in headers:
+            if name.lower() not in present:
                 headers[name] = value
         return response
 

@@ -1,6 +1,7 @@
 """HTTP-level hardening: the access policy before every view, Secure cookies over HTTPS, and the
 reverse-proxy headers we trust."""
 import logging
+from functools import lru_cache
 
 from flask import request
 from flask_login import current_user
@@ -69,6 +70,7 @@ def enforce_policy():
 FORM_OVERHEAD = 64 * 1024
 
 
+@lru_cache(maxsize=None)  # read on every request, the same for the process
 def _upload_limits():
     from workflow import documents, spreadsheets, uploads
     return {
