@@ -129,8 +129,8 @@ def _transition_users(routes, users, bare=False, minimal=False):
         kwargs = dict(versions={r: v for r, _, _, _, v in mine},
                       returned={r for r, _, _, state, _ in mine if state == "in_progress"})
         routes_of_user = [(r, t, c) for r, t, c, _, _ in mine]
-        result.append(load.BareTransitionUser(routes_of_user, **kwargs) if bare
-                      else load.TransitionUser(routes_of_user, minimal=minimal, **kwargs))
+        user = load.BareTransitionUser if bare else load.TransitionUser
+        result.append(user(routes_of_user, minimal=minimal, **kwargs))
     return result
 
 
@@ -158,7 +158,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         raise RuntimeError(f"measurement 1 needs at least 3 reflected routes, the data set has {len(chosen)}")
     users = max(1, min(users, *(len(g) for g in groups.values())))
     with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
-        phases = {"bare": (bare_server.base_url, _transition_users(groups["bare"], users, bare=True))}
+        # The bare load sends the minimal answer's requests (the like-for-like): the same headers and body.
+        phases = {"bare": (bare_server.base_url, _transition_users(groups["bare"], users, bare=True, minimal=True))}
         for phase, _, minimal in TRANSITION_ANSWERS:
             phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, minimal=minimal))
         stats = load.run_interleaved(phases, requests, warmup)

@@ -148,3 +148,42 @@ def test_interleaved_loads_take_turns_in_rotating_order_and_keep_each_round():
     calls.clear()
     stats = load.run_interleaved(phases, requests=2, rounds=12)
     assert "".join(calls) == "abc" + "bca" and all(len(s.rounds) == 2 for s in stats.values())
+
+
+def test_the_bare_transition_load_sends_the_apps_requests_and_reads_the_answer_alike():
+    """Measurement 1's load client shares the machine with the servers, so it does the same work for
+    both: the bare endpoint gets the minimal answer's headers and JSON body, and its answer is parsed."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from bench import load
+
+    seen = []
+
+    def answer(request):
+        seen.append(request)
+        route_id = int(request.url.path.split("/")[-2])
+        if request.url.path.startswith("/bare/"):
+            return httpx.Response(200, json={"id": route_id, "state": "in_progress"})
+        return httpx.Response(200, json={"id": route_id, "state": "in_progress", "version": 8})
+
+    async def one_step(user):
+        async with httpx.AsyncClient(base_url="http://bench", transport=httpx.MockTransport(answer)) as client:
+            return await user.step(client)
+
+    routes = [(7, "teacher-token", "curator-token")]
+    app_user = load.TransitionUser(routes, versions={7: 5}, minimal=True)
+    bare_user = load.BareTransitionUser(routes, versions={7: 5}, minimal=True)
+    assert asyncio.run(one_step(app_user)) == 200 and asyncio.run(one_step(bare_user)) == 200
+    app_request, bare_request = seen
+    assert app_request.url.path == "/api/v1/routes/7/transitions"
+    assert bare_request.url.path == "/bare/routes/7/transition"
+    for name in ("Authorization", "Prefer", "Content-Type", "Content-Length"):
+        assert bare_request.headers[name] == app_request.headers[name]
+    assert json.loads(bare_request.content) == json.loads(app_request.content) == {
+        "trigger": "return_reflection", "comment": "Дополните выводы о результатах открытого урока", "version": 5}
+    # Each answer is read: the route is now in progress (the teacher's turn next), the API's version kept.
+    assert app_user.returned == bare_user.returned == {7}
+    assert app_user.versions == {7: 8} and bare_user.versions == {7: 5}
