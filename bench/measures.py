@@ -171,7 +171,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
                 f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in "
-                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}")
+                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}; the bare load sends the minimal "
+                f"answer's headers and JSON body and reads its JSON answer")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
         figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, "≥ 0.6",
