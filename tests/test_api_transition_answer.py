@@ -1,9 +1,10 @@
 """The API answers a transition from the route as the transition left it, without reading it again:
 the answer must be exactly what reading the route afterwards gives."""
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from models import db
+from models.notification import Notification
 from test_api import ApiClient
 
 
@@ -82,7 +83,7 @@ def _fire(api, route_id, trigger, login, version, prefer=None, comment=""):
 def test_minimal_answer_is_the_new_state_of_the_route_read_afterwards(app, client, district):
     api = ApiClient(client)
     route = district.route(state="under_review")
-    route_id, version = route.id, route.version
+    route_id, version, teacher_id = route.id, route.version, route.teacher_id
     db.session.close()
     api.token("curator")
     response, statements = _statements_during(
@@ -97,9 +98,40 @@ def test_minimal_answer_is_the_new_state_of_the_route_read_afterwards(app, clien
     # The same transition as with the whole answer: its audit row and the teacher's notification are
     # written; only the history, which the answer leaves out, is not read.
     assert read["history"][-1]["event"] == "approve" and read["history"][-1]["actor"]["login"] == "curator"
-    assert any(s.startswith("INSERT INTO route_events") for s in statements)
-    assert any(s.startswith("INSERT INTO notifications") for s in statements)
+    assert _notified(route_id, "approve") == [teacher_id]
     assert not [s for s in statements if s.startswith("SELECT") and "FROM route_events" in s]
+
+
+def _notified(route_id, kind):
+    """The users notified of `kind` on the route, in order."""
+    users = db.session.execute(select(Notification.user_id).where(
+        Notification.route_id == route_id, Notification.kind == kind).order_by(Notification.id)).scalars().all()
+    db.session.close()
+    return users
+
+
+def test_a_transition_writes_in_one_statement_on_postgresql_and_three_on_sqlite(app, client, district):
+    """The route's UPDATE, its audit row and its notifications: on PostgreSQL one statement (one round
+    trip to the server), its INSERTs selecting from the UPDATE's RETURNING; on SQLite three."""
+    api = ApiClient(client)
+    route = district.route(state="under_review")
+    route_id, version, teacher_id = route.id, route.version, route.teacher_id
+    api.token("curator")
+    db.session.close()
+    response, statements = _statements_during(
+        app, lambda: _fire(api, route_id, "approve", "curator", version, prefer="return=minimal"))
+    assert response.status_code == 200, response.json
+    writes = [s for s in statements if not s.startswith("SELECT")]
+    if db.engine.dialect.name == "postgresql":
+        assert len(writes) == 1 and writes[0].startswith("WITH moved AS (UPDATE routes SET")
+        assert "INSERT INTO route_events" in writes[0] and "INSERT INTO notifications" in writes[0]
+    else:
+        assert [w.split(" SET ")[0].split(" (")[0] for w in writes] == [
+            "UPDATE routes", "INSERT INTO route_events", "INSERT INTO notifications"]
+    read = api.get(f"/routes/{route_id}", "curator").json
+    assert (read["state"], read["version"]) == ("curator_approved", version + 1)
+    assert [(e["event"], e["actor"]["login"]) for e in read["history"][-1:]] == [("approve", "curator")]
+    assert _notified(route_id, "approve") == [teacher_id]
 
 
 @pytest.mark.parametrize("prefer, minimal", [

@@ -328,8 +328,11 @@ def test_a_transition_updates_only_the_columns_it_changes(app, district):
     updates = []
 
     def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("UPDATE ROUTES"):
-            updates.append(statement.split(" WHERE ")[0])
+        # On PostgreSQL the UPDATE is the first WITH query of the transition's one statement.
+        statement = " ".join(statement.split())
+        start = statement.upper().find("UPDATE ROUTES SET")
+        if start >= 0:
+            updates.append(statement[start:].split(" WHERE ")[0])
 
     def fire(trigger, actor):
         db.session.expire_all()

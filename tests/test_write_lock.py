@@ -9,6 +9,7 @@ import threading
 from sqlalchemy import select
 
 from models import Route, RouteEvent, db
+from models.notification import Notification
 from workflow import service
 
 API = "/api/v1"
@@ -59,6 +60,9 @@ def test_a_change_committed_between_a_transitions_reads_and_writes_is_a_409(app,
     assert (route.state, route.version) == ("curator_approved", version + 1)
     events = db.session.execute(select(RouteEvent.event).where(RouteEvent.route_id == route_id)).scalars().all()
     assert events.count("approve") == 1
+    # Nor a second notification: the stale transition wrote none of its rows.
+    kinds = db.session.execute(select(Notification.kind).where(Notification.route_id == route_id)).scalars().all()
+    assert kinds.count("approve") == 1
     db.session.close()
 
 

@@ -14,10 +14,17 @@ SQLAlchemy's unit of work would write the same rows, but its flush (change detec
 the route's collections) cost more than the rest of an API transition together (bench/, measurement 1).
 Afterwards the loaded route is given the values written as its committed ones (it was never made dirty),
 so the session has nothing to flush and the answer is drawn from it without reading the route again.
+
+On PostgreSQL the three are one statement: the UPDATE and the INSERTs are data-modifying WITH queries,
+the INSERTs selecting from the UPDATE's RETURNING, so they write nothing when the version check matched
+no row, and the statement answers the audit row's id, or no row (StaleVersion). Every statement there is
+a round trip to the server (about 0.2 ms here, as much as the rest of a statement's cost), so this
+saves two of a transition's eight. SQLite runs no data-modifying WITH queries, and its statements are
+calls within the process.
 """
 from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -48,6 +55,29 @@ def _update_route(names):
     )
 _INSERT_EVENT = insert(RouteEvent.__table__)
 _INSERT_NOTIFICATIONS = insert(Notification.__table__)
+_EVENTS = RouteEvent.__table__
+_NOTIFICATIONS = Notification.__table__
+NOTIFICATION_COLUMNS = ("user_id", "route_id", "kind", "params", "actor_id", "created_at", "read_at")
+_NOTIFICATION_KEYS = set(NOTIFICATION_COLUMNS)
+
+
+@lru_cache(maxsize=None)  # one per set of changed columns and number of notifications: a handful
+def _write_all(names, notifications):
+    """PostgreSQL: the version-checked UPDATE, the audit row's INSERT and `notifications` INSERTs of one
+    notification each, in one statement; it answers the audit row's id, or no row when the version check
+    matched none (then nothing is written)."""
+    moved = _update_route(names).returning(_ROUTES.c.id).cte("moved")
+    event = (insert(_EVENTS)
+             .from_select(EVENT_COLUMNS, select(moved.c.id, *(
+                 bindparam(f"event_{name}", type_=_EVENTS.c[name].type) for name in EVENT_COLUMNS[1:])))
+             .returning(_EVENTS.c.id).cte("event"))
+    statement = select(event.c.id)
+    for index in range(notifications):
+        row = insert(_NOTIFICATIONS).from_select(NOTIFICATION_COLUMNS, select(*(
+            moved.c.id if name == "route_id" else bindparam(f"n{index}_{name}", type_=_NOTIFICATIONS.c[name].type)
+            for name in NOTIFICATION_COLUMNS)))
+        statement = statement.add_cte(row.cte(f"notification_{index}"))
+    return statement.add_cte(moved)
 
 
 def write_transition(route, transition):
@@ -66,15 +96,25 @@ def write_transition(route, transition):
     rows = notifications.rows_for(session, route, event.event, event.actor_id, notifications.event_params(event))
     expected = route.version
     values = {name: value for name, value in transition.changes.items() if value != getattr(route, name)}
-    result = connection.execute(_update_route(tuple(sorted(values))), {
-        "route_id": route.id, "expected_version": expected, "new_version": expected + 1,
-        **{f"new_{name}": value for name, value in values.items()}})
-    if result.rowcount != 1:
-        raise StaleVersion(STALE_MESSAGE)
-    event.id = connection.execute(
-        _INSERT_EVENT, {name: getattr(event, name) for name in EVENT_COLUMNS}).inserted_primary_key[0]
-    if rows:
-        connection.execute(_INSERT_NOTIFICATIONS, rows)
+    names = tuple(sorted(values))
+    update_params = {"route_id": route.id, "expected_version": expected, "new_version": expected + 1,
+                     **{f"new_{name}": value for name, value in values.items()}}
+    if connection.dialect.name == "postgresql":
+        params = {**update_params, **{f"event_{name}": getattr(event, name) for name in EVENT_COLUMNS[1:]}}
+        for index, row in enumerate(rows):
+            if row.keys() != _NOTIFICATION_KEYS:  # notifications.rows_for began to fill another column
+                raise RuntimeError(f"notification columns not written: {sorted(row.keys() ^ _NOTIFICATION_KEYS)}")
+            params.update({f"n{index}_{name}": row[name] for name in NOTIFICATION_COLUMNS if name != "route_id"})
+        event.id = connection.execute(_write_all(names, len(rows)), params).scalar_one_or_none()
+        if event.id is None:
+            raise StaleVersion(STALE_MESSAGE)
+    else:
+        if connection.execute(_update_route(names), update_params).rowcount != 1:
+            raise StaleVersion(STALE_MESSAGE)
+        event.id = connection.execute(
+            _INSERT_EVENT, {name: getattr(event, name) for name in EVENT_COLUMNS}).inserted_primary_key[0]
+        if rows:
+            connection.execute(_INSERT_NOTIFICATIONS, rows)
 
     # The loaded objects as now written, with no history: nothing for a flush to write, nothing to read
     # again for the answer.
