@@ -32,10 +32,14 @@ def fault(target, identifier):
 
 @contextmanager
 def statement_fault(prefix):
-    """Make the database refuse the statements that begin with `prefix` while the block runs: a fault at
-    the very write, whichever layer (the ORM's flush or a prebuilt statement) issues it."""
+    """Make the database refuse the statements that begin with `prefix`, or run it as a WITH query (a
+    PostgreSQL transition writes in one statement), while the block runs: a fault at the very write,
+    whichever layer (the ORM's flush or a prebuilt statement) issues it."""
+    wanted = prefix.upper()
+
     def explode(conn, cursor, statement, parameters, context, executemany):
-        if " ".join(statement.split()).upper().startswith(prefix.upper()):
+        text = " ".join(statement.split()).upper()
+        if text.startswith(wanted) or f" AS ({wanted}" in text:
             raise Boom(f"injected fault in {prefix}")
     engine = db.engine
     event.listen(engine, "before_cursor_execute", explode)
@@ -85,8 +89,8 @@ def test_failing_audit_insert_leaves_state_history_and_files_unchanged(app, clie
 
 @pytest.mark.parametrize("statement", ["UPDATE routes", "INSERT INTO route_events", "INSERT INTO notifications"])
 def test_failure_after_the_state_moved_in_memory_rolls_everything_back(district, statement):
-    # A transition writes the route, then its audit row, then its notifications: a failure at any of
-    # them leaves the route, its history and everyone's notifications as they were.
+    # A transition writes the route, then its audit row, then its notifications (on PostgreSQL in one
+    # statement): a failure at any of them leaves the route, its history and everyone's notifications as they were.
     route = district.route(state="curator_approved")
     before = _snapshot(route.id)
     notifications_before = db.session.execute(select(func.count(Notification.id))).scalar_one()
