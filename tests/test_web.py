@@ -389,20 +389,14 @@ def test_lists_filter_and_paginate(app, client, auth, district):
     assert "Найдено: 4." in html
 
 
-def _route_with_an_overdue_activity(district):
-    """An in-progress route of two activities, the first moved by an approved correction to yesterday."""
+def test_curator_queue_shows_its_overdue_activities_and_state_counts(client, auth, district):
+    """The queue's counts by state and its overdue summary come from one statement (queries.curator_queue_figures)."""
     route = district.route(state="in_progress", activities=2)
     yesterday = date.today() - timedelta(days=1)
     service.request_correction(route.id, district.teacher, reason="Сдвиг", action="change",
                                activity_id=route.activities[0].id, fields={"deadline": yesterday.isoformat()},
                                version=route.version)
     service.decide_correction(route.id, fresh(route.id).corrections[0].id, district.curator, approve=True)
-    return route
-
-
-def test_curator_queue_shows_its_overdue_activities_and_state_counts(client, auth, district):
-    """The queue's counts by state and its overdue summary come from one statement (queries.curator_queue_figures)."""
-    _route_with_an_overdue_activity(district)
     district.route()  # a draft of the same teacher, nothing overdue
     district.route(teacher=district.other_teacher, state="in_progress", activities=1)  # another curator's
     auth.login("curator")
@@ -415,7 +409,12 @@ def test_curator_queue_shows_its_overdue_activities_and_state_counts(client, aut
 
 
 def test_school_head_sees_overdue_activities(client, auth, district):
-    route = _route_with_an_overdue_activity(district)
+    route = district.route(state="in_progress", activities=2)
+    yesterday = date.today() - timedelta(days=1)
+    service.request_correction(route.id, district.teacher, reason="Сдвиг", action="change",
+                               activity_id=route.activities[0].id, fields={"deadline": yesterday.isoformat()},
+                               version=route.version)
+    service.decide_correction(route.id, fresh(route.id).corrections[0].id, district.curator, approve=True)
     district.route()  # a route without anything overdue
     auth.login("director1")
     html = client.get("/routes").get_data(as_text=True)
