@@ -279,7 +279,7 @@ def test_page_size_defaults_to_25_and_follows_the_environment(monkeypatch):
     {"text": "Сидорова"}, {"text": "петров", "overdue": True},
 ])
 def test_the_queue_pages_prebuilt_statements_give_the_rows_of_the_built_ones(people, filters):
-    """queries.curated_route_page / curator_queue_figures run statements built
+    """queries.curated_route_page / curator_state_counts / curated_overdue_summary run statements built
     once per shape; they must give what the statements built for each request give."""
     values = {key: (getattr(people, value).id if key.endswith("_id") else value) for key, value in filters.items()}
     curator = people.other_curator
@@ -296,8 +296,8 @@ def test_the_queue_pages_prebuilt_statements_give_the_rows_of_the_built_ones(peo
         second, *_ = queries.curated_route_page(curator, 2, 2, **values)
         assert [tuple(r) for r in second] == [tuple(r) for r in built[2:4]]
         curated = queries.curated_ids(curator)
-        counts, own, overdue = queries.curator_queue_figures(curator)
-        assert overdue == queries.overdue_summary(curator, curator_id=curated)
+        assert queries.curated_overdue_summary(curator) == queries.overdue_summary(curator, curator_id=curated)
+        counts, own = queries.curator_state_counts(curator)
         assert counts == queries.state_counts(curator, curator_id=curated)
         assert own == sum(queries.state_counts(curator, teacher_id=curator.id).values())
         # Given the counts by state, a list filtered by state alone (or not at all) reads its total from them.

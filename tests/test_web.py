@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Route, RouteEvent, StoredFile, db
-from workflow import queries, service
+from workflow import service
 
 
 def fresh(route_id):
@@ -387,25 +387,6 @@ def test_lists_filter_and_paginate(app, client, auth, district):
     assert "Найдено: 1." in html
     html = client.get("/routes?state=bogus&page=abc").get_data(as_text=True)
     assert "Найдено: 4." in html
-
-
-def test_curator_queue_shows_its_overdue_activities_and_state_counts(client, auth, district):
-    """The queue's counts by state and its overdue summary come from one statement (queries.curator_queue_figures)."""
-    route = district.route(state="in_progress", activities=2)
-    yesterday = date.today() - timedelta(days=1)
-    service.request_correction(route.id, district.teacher, reason="Сдвиг", action="change",
-                               activity_id=route.activities[0].id, fields={"deadline": yesterday.isoformat()},
-                               version=route.version)
-    service.decide_correction(route.id, fresh(route.id).corrections[0].id, district.curator, approve=True)
-    district.route()  # a draft of the same teacher, nothing overdue
-    district.route(teacher=district.other_teacher, state="in_progress", activities=1)  # another curator's
-    auth.login("curator")
-    html = client.get("/queue").get_data(as_text=True)
-    assert re.search(r'id="overdue-total">1<', html)
-    assert "маршрутов с просрочкой: 1" in html
-    counts, own, overdue = queries.curator_queue_figures(district.curator)
-    assert counts == {"in_progress": 1, "drafted": 1} and own == 0 and overdue == (1, 1)
-    assert queries.curator_queue_figures(district.other_curator)[2] == (0, 0)
 
 
 def test_school_head_sees_overdue_activities(client, auth, district):

@@ -459,15 +459,15 @@ def _list_title():
 def queue():
     """The curator's queue: what waits on the curator and for how long; then all their teachers' routes."""
     permissions.require_role(current_user, Role.CURATOR)
-    # The counts by state give the queue's total and the unfiltered list's: two COUNTs fewer. The overdue
-    # summary comes with them.
-    counts, own, (overdue_activities, overdue_routes) = queries.curator_queue_figures(current_user)
+    # The counts by state give the queue's total and the unfiltered list's: two COUNTs fewer.
+    counts, own = queries.curator_state_counts(current_user)
     items, queue_total, queue_pages, queue_page, _per_page = queries.curator_queue(
         current_user, page=_int_arg("qpage", 1), per_page=_page_size(), counts=counts)
     filters = _route_filters()
     state = filters["state"]
     rows, total, pages, page, _per_page = queries.curated_route_page(
         current_user, _int_arg("page", 1), _page_size(), counts=counts, **filters["query"])
+    overdue_activities, overdue_routes = queries.curated_overdue_summary(current_user)
     return render_template(
         "routes/queue.html", items=items, queue_total=queue_total, queue_pages=queue_pages,
         queue_page=queue_page,

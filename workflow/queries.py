@@ -2,7 +2,7 @@
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, case, func, or_, select, true
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role, Route, School, User, db
@@ -163,7 +163,7 @@ def curator_queue(curator, page=1, per_page=50, *, counts=None):
     """Return the open routes of the curator's teachers, those waiting longest on the curator first.
 
     Each item's "route" is a plain row (see _curator_queue_statements), not a Route.
-    counts: curator_queue_figures(curator)[0] when the caller has it; the queue's total is then the
+    counts: curator_state_counts(curator)[0] when the caller has it; the queue's total is then the
     sum of its open states, and no count is run.
     """
     total = None if counts is None else sum(n for state, n in counts.items() if state != "closed")
@@ -291,7 +291,7 @@ def curated_route_page(curator, page=1, per_page=50, *, state=None, today=None, 
     """Return (rows, total, pages, page, per_page) of curated_route_rows(curator, ...): the same rows.
 
     filters: school_id, teacher_id, curator_id (each optional).
-    counts: curator_queue_figures(curator)[0] when the caller has it; filtered by state alone (or not at
+    counts: curator_state_counts(curator)[0] when the caller has it; filtered by state alone (or not at
     all), the total is read from it and no count is run.
     """
     if text and text.strip():
@@ -331,38 +331,27 @@ def state_counts(user, *, school_id=None, curator_id=None, teacher_id=None):
     return {state: count for state, count in db.session.execute(query)}
 
 
-def curator_queue_figures(curator, today=None):
-    """Return the queue page's figures in one statement: ({state: n} over the curated routes, the number of
-    the curator's own routes, (overdue activities, routes having them) among the curated open routes).
+def curator_state_counts(curator):
+    """Return ({state: n} over the curated routes, the number of the curator's own routes) in one query.
 
-    The same figures as state_counts(curator, curator_id=curated_ids(curator)),
-    sum(state_counts(curator, teacher_id=curator.id).values()) and overdue_summary(curator,
-    curator_id=curated_ids(curator)). One statement, as on PostgreSQL each is a round trip to the server.
+    The same figures as state_counts(curator, curator_id=curated_ids(curator)) and
+    sum(state_counts(curator, teacher_id=curator.id).values()).
     """
     def build():
         own = Route.teacher_id == bindparam("user_id")
-        # A one-row derived table beside the counts (not a scalar subquery, which would be correlated
-        # with the outer routes). With no rows at all there are no curated routes, so nothing overdue.
-        overdue = (_overdue_summary_select(bindparam("today")).where(_CURATOR_VISIBLE, _CURATED)
-                   .subquery("overdue"))
-        activities, routes = overdue.c
         return (
-            select(Route.state, func.sum(case((_CURATED, 1), else_=0)), func.sum(case((own, 1), else_=0)),
-                   activities, routes)
-            .select_from(Route).join(overdue, true())
+            select(Route.state, func.sum(case((_CURATED, 1), else_=0)), func.sum(case((own, 1), else_=0)))
             .where(_CURATOR_VISIBLE, or_(_CURATED, own))
-            .group_by(Route.state, activities, routes)
+            .group_by(Route.state)
         )
 
-    query = _prebuilt("curator_queue_figures", build)
-    counts, own_total, overdue = {}, 0, (0, 0)
-    for state, in_curated, in_own, overdue_activities, overdue_routes in db.session.execute(
-            query, _curator_params(curator, today)):
+    query = _prebuilt("curator_state_counts", build)
+    counts, own_total = {}, 0
+    for state, in_curated, in_own in db.session.execute(query, _curator_params(curator)):
         if in_curated:
             counts[state] = in_curated
         own_total += in_own or 0
-        overdue = (overdue_activities or 0, overdue_routes or 0)
-    return counts, own_total, overdue
+    return counts, own_total
 
 
 def _overdue_summary_select(today):
@@ -378,6 +367,14 @@ def overdue_summary(user, *, school_id=None, curator_id=None, teacher_id=None, t
     query = _scoped(_overdue_summary_select(today or date.today()), user,
                     school_id=school_id, curator_id=curator_id, teacher_id=teacher_id)
     activities, routes = db.session.execute(query).one()
+    return activities or 0, routes or 0
+
+
+def curated_overdue_summary(curator, today=None):
+    """overdue_summary(curator, curator_id=curated_ids(curator)) from a statement built once."""
+    query = _prebuilt("curated_overdue",
+                      lambda: _overdue_summary_select(bindparam("today")).where(_CURATOR_VISIBLE, _CURATED))
+    activities, routes = db.session.execute(query, _curator_params(curator, today)).one()
     return activities or 0, routes or 0
 
 
