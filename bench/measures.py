@@ -159,7 +159,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
     users = max(1, min(users, *(len(g) for g in groups.values())))
     with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
         # The bare load sends the minimal answer's requests (the like-for-like): the same headers and body.
-        phases = {"bare": (bare_server.base_url, _transition_users(groups["bare"], users, bare=True, minimal=True))}
+        bare_users = _transition_users(groups["bare"], users, bare=True, minimal=True)
+        phases = {"bare": (bare_server.base_url, bare_users)}
         for phase, _, minimal in TRANSITION_ANSWERS:
             phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, minimal=minimal))
         stats = load.run_interleaved(phases, requests, warmup)
@@ -171,8 +172,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
                 f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in "
-                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}; the bare load sends the minimal "
-                f"answer's headers and JSON body and reads its JSON answer")
+                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}; the bare load sends the "
+                f"minimal answer's headers and JSON body and reads its JSON answer")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
         figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, "≥ 0.6",

@@ -90,7 +90,8 @@ def test_failing_audit_insert_leaves_state_history_and_files_unchanged(app, clie
 @pytest.mark.parametrize("statement", ["UPDATE routes", "INSERT INTO route_events", "INSERT INTO notifications"])
 def test_failure_after_the_state_moved_in_memory_rolls_everything_back(district, statement):
     # A transition writes the route, then its audit row, then its notifications (on PostgreSQL in one
-    # statement): a failure at any of them leaves the route, its history and everyone's notifications as they were.
+    # statement): a failure at any of them leaves the route, its history and everyone's notifications
+    # as they were.
     route = district.route(state="curator_approved")
     before = _snapshot(route.id)
     notifications_before = db.session.execute(select(func.count(Notification.id))).scalar_one()

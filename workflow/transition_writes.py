@@ -53,10 +53,10 @@ def _update_route(names):
         .where(_ROUTES.c.id == bindparam("route_id"), _ROUTES.c.version == bindparam("expected_version"))
         .values(version=bindparam("new_version"), **{name: bindparam(f"new_{name}") for name in names})
     )
-_INSERT_EVENT = insert(RouteEvent.__table__)
-_INSERT_NOTIFICATIONS = insert(Notification.__table__)
 _EVENTS = RouteEvent.__table__
 _NOTIFICATIONS = Notification.__table__
+_INSERT_EVENT = insert(_EVENTS)
+_INSERT_NOTIFICATIONS = insert(_NOTIFICATIONS)
 NOTIFICATION_COLUMNS = ("user_id", "route_id", "kind", "params", "actor_id", "created_at", "read_at")
 _NOTIFICATION_KEYS = set(NOTIFICATION_COLUMNS)
 
@@ -74,8 +74,8 @@ def _write_all(names, notifications):
     statement = select(event.c.id)
     for index in range(notifications):
         row = insert(_NOTIFICATIONS).from_select(NOTIFICATION_COLUMNS, select(*(
-            moved.c.id if name == "route_id" else bindparam(f"n{index}_{name}", type_=_NOTIFICATIONS.c[name].type)
-            for name in NOTIFICATION_COLUMNS)))
+            moved.c.id if name == "route_id"
+            else bindparam(f"n{index}_{name}", type_=_NOTIFICATIONS.c[name].type) for name in NOTIFICATION_COLUMNS)))
         statement = statement.add_cte(row.cte(f"notification_{index}"))
     return statement.add_cte(moved)
 
@@ -99,22 +99,8 @@ def write_transition(route, transition):
     names = tuple(sorted(values))
     update_params = {"route_id": route.id, "expected_version": expected, "new_version": expected + 1,
                      **{f"new_{name}": value for name, value in values.items()}}
-    if connection.dialect.name == "postgresql":
-        params = {**update_params, **{f"event_{name}": getattr(event, name) for name in EVENT_COLUMNS[1:]}}
-        for index, row in enumerate(rows):
-            if row.keys() != _NOTIFICATION_KEYS:  # notifications.rows_for began to fill another column
-                raise RuntimeError(f"notification columns not written: {sorted(row.keys() ^ _NOTIFICATION_KEYS)}")
-            params.update({f"n{index}_{name}": row[name] for name in NOTIFICATION_COLUMNS if name != "route_id"})
-        event.id = connection.execute(_write_all(names, len(rows)), params).scalar_one_or_none()
-        if event.id is None:
-            raise StaleVersion(STALE_MESSAGE)
-    else:
-        if connection.execute(_update_route(names), update_params).rowcount != 1:
-            raise StaleVersion(STALE_MESSAGE)
-        event.id = connection.execute(
-            _INSERT_EVENT, {name: getattr(event, name) for name in EVENT_COLUMNS}).inserted_primary_key[0]
-        if rows:
-            connection.execute(_INSERT_NOTIFICATIONS, rows)
+    write = _write_in_one_statement if connection.dialect.name == "postgresql" else _write_in_three_statements
+    event.id = write(connection, names, update_params, event, rows)
 
     # The loaded objects as now written, with no history: nothing for a flush to write, nothing to read
     # again for the answer.
@@ -126,3 +112,28 @@ def write_transition(route, transition):
         session.add(event)
         set_committed_value(route, "events", [*route.events, event])
     return event
+
+
+def _write_in_one_statement(connection, names, update_params, event, rows):
+    """PostgreSQL: write with _write_all's one statement; return the audit row's id."""
+    params = {**update_params, **{f"event_{name}": getattr(event, name) for name in EVENT_COLUMNS[1:]}}
+    for index, row in enumerate(rows):
+        if row.keys() != _NOTIFICATION_KEYS:  # notifications.rows_for began to fill another column
+            raise RuntimeError(f"notification columns not written: {sorted(row.keys() ^ _NOTIFICATION_KEYS)}")
+        params.update({f"n{index}_{name}": row[name] for name in NOTIFICATION_COLUMNS if name != "route_id"})
+    event_id = connection.execute(_write_all(names, len(rows)), params).scalar_one_or_none()
+    if event_id is None:
+        raise StaleVersion(STALE_MESSAGE)
+    return event_id
+
+
+def _write_in_three_statements(connection, names, update_params, event, rows):
+    """SQLite: the UPDATE, then the audit row's INSERT, then the notifications' INSERT; return the audit
+    row's id."""
+    if connection.execute(_update_route(names), update_params).rowcount != 1:
+        raise StaleVersion(STALE_MESSAGE)
+    event_id = connection.execute(
+        _INSERT_EVENT, {name: getattr(event, name) for name in EVENT_COLUMNS}).inserted_primary_key[0]
+    if rows:
+        connection.execute(_INSERT_NOTIFICATIONS, rows)
+    return event_id
