@@ -1,6 +1,7 @@
 """The API's schemas dump by a plan made once per schema (views/api/fast_dump.py): what they answer must
 be exactly what marshmallow's own serialization gives, field kind by field kind and answer by answer."""
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 
 import marshmallow as ma
 import pytest
@@ -48,6 +49,9 @@ def _schemas(*bases):
         text = fields.String()
         number = fields.Integer()
         number_as_string = fields.Integer(as_string=True)
+        ratio = fields.Float()
+        money = fields.Decimal()
+        mail = fields.Email()
         raw = fields.Raw()
         day = fields.Date(allow_none=True)
         day_custom = fields.Date(format="%d.%m.%Y", attribute="day", dump_only=True)
@@ -58,12 +62,14 @@ def _schemas(*bases):
         utc = UtcDateTime(allow_none=True)
         utc_rfc = UtcDateTime(format="rfc", attribute="utc", dump_only=True)
         flag = fields.Boolean()
+        flag_y = fields.Boolean(truthy={"y"}, attribute="flag", dump_only=True)
         mapping = fields.Dict()
         inner = fields.Nested(Inner, allow_none=True)
         inners = fields.List(fields.Nested(Inner))
         inners_many = fields.Nested(Inner, many=True)
         only_names = fields.Nested(Inner, only=("name",), attribute="inner", dump_only=True)
         hooked = fields.Nested(Hooked)
+        plucked = fields.Pluck(Inner, "name", attribute="inner", dump_only=True)
         words = fields.List(fields.String())
         dicts = fields.List(fields.Dict())
         keyed = fields.String(data_key="keyedName")
@@ -91,7 +97,7 @@ class Thing:
 def _thing(**overrides):
     inner = Thing(id=1, name="Первый")
     values = dict(
-        text="Текст", number=5, number_as_string=6, raw={"a": [1, 2]}, day=date(2026, 12, 4),
+        text="Текст", number=5, number_as_string=6, ratio=1.5, money=Decimal("2.50"), mail="a@b.ru", raw={"a": [1, 2]}, day=date(2026, 12, 4),
         moment=datetime(2026, 12, 4, 10, 30, 5, 123), clock=time(9, 15),
         utc=datetime(2026, 12, 4, 10, 30), flag=1, mapping={"k": "v"}, inner=inner,
         inners=[inner, Thing(id=2, name="Второй")], inners_many=[inner], hooked=Thing(id=3),
@@ -102,9 +108,9 @@ def _thing(**overrides):
 
 @pytest.mark.parametrize("thing", [
     _thing(),
-    _thing(text=None, number=None, day=None, utc=None, inner=None, inners=None, words=None, flag=None,
+    _thing(text=None, number=None, ratio=None, money=None, mail=None, day=None, utc=None, inner=None, inners=None, words=None, flag=None,
            mapping=None, moment=None, clock=None),
-    _thing(text=b"\xd0\x91\xd0\xb0\xd0\xb9\xd1\x82\xd1\x8b", number=7.9, flag="yes",
+    _thing(text=b"\xd0\x91\xd0\xb0\xd0\xb9\xd1\x82\xd1\x8b", number=7.9, ratio=2, flag="yes",
            utc=datetime(2026, 12, 4, 13, 30, tzinfo=timezone(timedelta(hours=3)))),
     _thing(number=True, text=42, defaulted="своё", defaulted_later=8, absent="есть"),
 ], ids=["values", "nones", "conversions", "defaults-overridden"])

@@ -8,8 +8,8 @@ fields once and keeps, for each, where its value comes from and how it is format
 is then one `getattr` and at most one call per field.
 
 What it plans is exactly what marshmallow does for the field kinds the API answers with (String,
-Integer, Raw, Date and DateTime in a format marshmallow maps to a function, Nested, List of those, and
-fields that offer a `dump_function()`); any other field, any field with its own accessor or a dotted
+Integer and Float, Boolean and Raw, Date and DateTime in a format marshmallow maps to a function,
+Nested, List of those, and fields that offer a `dump_function()`); any other field, any field with its own accessor or a dotted
 attribute, and any object read by key (a dict) go through marshmallow's own code. Schemas with dump
 hooks keep them: `dump` is marshmallow's, only `_serialize` is planned. Tests compare the two dumps.
 """
@@ -25,10 +25,6 @@ def _string(value):
     if type(value) is str or value is None:
         return value
     return ensure_text_type(value)
-
-
-def _integer(value):
-    return None if value is None else int(value)
 
 
 def _raw(value):
@@ -52,23 +48,27 @@ def _nested(field):
 
 def value_converter(field):
     """A function of the field's value giving what `field._serialize` gives, or None when the field's
-    serialization needs more than its value (the attribute's name, the whole object)."""
+    serialization needs more than its value (the attribute's name, the whole object).
+
+    A field kind is known by the `_serialize` it runs (a subclass that changes only loading, as the
+    API's Text does, dumps as its base)."""
     own = getattr(field, "dump_function", None)
     if own is not None:
         return own()
-    kind = type(field)
-    if kind is fields.String:
-        return _string
-    if kind is fields.Integer and not field.as_string:
-        return _integer
-    if kind is fields.Raw:
+    serialize = type(field)._serialize
+    if serialize is fields.Field._serialize:  # Raw, Boolean: the value as it is
         return _raw
-    if kind is fields.Date or kind is fields.DateTime or kind is fields.Time:
+    if serialize is fields.String._serialize:
+        return _string
+    if (serialize is fields.Number._serialize and type(field)._format_num is fields.Number._format_num
+            and not field.as_string):
+        return _or_none(field.num_type)
+    if serialize is fields.DateTime._serialize:  # DateTime, Date, Time
         function = field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
         return None if function is None else _or_none(function)
-    if kind is fields.Nested:
+    if serialize is fields.Nested._serialize:
         return _nested(field)
-    if kind is fields.List:
+    if serialize is fields.List._serialize:
         inner = value_converter(field.inner)
         return None if inner is None else _list_of(inner)
     return None
