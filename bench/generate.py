@@ -10,6 +10,7 @@ workflow had driven it there (see `workflow/states.py` and `workflow/service.py`
 import argparse
 import io
 import json
+import operator
 import random
 import secrets
 import time
@@ -121,6 +122,7 @@ class _Loader:
         self.counts = Counter()
         self.pending = 0
         self.defaults = {name: self._defaults(table) for name, table in self.tables.items()}
+        self.sqlite_plans = {}
 
     @staticmethod
     def _defaults(table):
@@ -159,12 +161,18 @@ class _Loader:
 
     def _executemany(self, table, rows):
         """executemany on the DB-API cursor, values stored the way SQLAlchemy's SQLite types store them."""
-        columns = [(c.name, _sqlite_converter(c.type)) for c in table.columns]
-        sql = (f'INSERT INTO "{table.name}" ({", ".join(name for name, _ in columns)}) '
-               f'VALUES ({", ".join("?" for _ in columns)})')
-        self.conn.exec_driver_sql(sql, [tuple(row[name] if convert is None or row[name] is None
-                                              else convert(row[name]) for name, convert in columns)
-                                        for row in rows])
+        if table.name not in self.sqlite_plans:
+            self.sqlite_plans[table.name] = _sqlite_plan(table)
+        sql, pick, conversions = self.sqlite_plans[table.name]
+        values = [pick(row) for row in rows]
+        if conversions:
+            for i, row in enumerate(values):
+                row = list(row)
+                for index, convert in conversions:
+                    if row[index] is not None:
+                        row[index] = convert(row[index])
+                values[i] = tuple(row)
+        self.conn.exec_driver_sql(sql, values)
 
     def _copy(self, table, rows):
         """COPY rows into a PostgreSQL table through psycopg 3."""
@@ -184,6 +192,26 @@ class _Loader:
                 self.conn.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM \"{name}\"), 0) + 1, false)"))
+
+
+def _drop_sqlite_indexes(conn):
+    """Drop the loaded tables' explicit indexes; return the statements that create them again."""
+    rows = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+        f"({', '.join('?' for _ in TABLE_ORDER)})", tuple(TABLE_ORDER)).all()
+    for name, _ in rows:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _, sql in rows]
+
+
+def _sqlite_plan(table):
+    """(INSERT statement, a function giving a row's values in column order, [(index, conversion)])."""
+    names = [c.name for c in table.columns]
+    sql = f'INSERT INTO "{table.name}" ({", ".join(names)}) VALUES ({", ".join("?" for _ in names)})'
+    conversions = [(i, convert) for i, c in enumerate(table.columns)
+                   if (convert := _sqlite_converter(c.type)) is not None]
+    pick = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    return sql, pick, conversions
 
 
 def _sqlite_converter(column_type):
@@ -225,6 +253,9 @@ def generate(engine, *, schools=REGION["schools"], teachers_per_school=REGION["t
 
     with engine.begin() as conn:
         loader = _Loader(conn)
+        # SQLite: the indexes are dropped for the load and built again after it, from their own SQL
+        # (building an index from the loaded table sorts once; keeping it up row by row costs more).
+        indexes = _drop_sqlite_indexes(conn) if conn.dialect.name == "sqlite" else []
         ids = Counter()
 
         def next_id(table):
@@ -284,6 +315,8 @@ def generate(engine, *, schools=REGION["schools"], teachers_per_school=REGION["t
                     result.reflected.append((route_id, login, curator_login))
                 teacher_index += 1
         loader.finish()
+        for sql in indexes:
+            conn.exec_driver_sql(sql)
         result.c2 = teacher_index
         result.counts = dict(loader.counts)
     _settle(engine)

@@ -5,7 +5,7 @@ No timing is asserted: the benchmark itself (`make bench`) judges the figures ag
 import math
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bench import measures
 from bench.generate import RESULTS_PER_TEACHER, expected_state_counts, generate
@@ -78,6 +78,14 @@ def test_generated_data_set_has_the_planned_shape(bench):
             assert done == 0 and (route.review_requested_at is not None) == bool(trail)
     pending = db.session.execute(select(Correction.route_id)).scalars().all()
     assert pending and all(events[r][-1].event == "correction_requested" for r in pending)
+
+
+def test_the_generated_database_has_every_index_of_the_models(bench):
+    """The generator drops SQLite's indexes for the load and builds them again after it."""
+    inspector = inspect(db.engine)
+    for name, table in db.metadata.tables.items():
+        present = {index["name"] for index in inspector.get_indexes(name)}
+        assert {index.name for index in table.indexes} <= present, name
 
 
 def _numbers(figures):
