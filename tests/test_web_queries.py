@@ -146,3 +146,22 @@ def test_pages_do_not_grow_with_routes(client, district):
     for name in ROUTE_PAGE_VIEWERS:
         login(client, name)
         assert queries_of(client, f"/routes/{big_route}") == small[(name, f"/routes/{route_id}")], name
+
+
+def test_activities_are_counted_without_reading_their_rows(client, district, auth):
+    """Counts of activities are count(*), not count(activities.id): the (route_id, status, deadline)
+    index then answers them alone (on PostgreSQL an index-only scan, as the index holds no id)."""
+    from workflow import monitoring
+    route = district.route(state="in_progress", activities=2)
+    auth.login("curator")
+    statements = []
+    for url in ("/queue", f"/routes/{route.id}", "/inbox", "/routes"):
+        with counted() as seen:
+            assert client.get(url).status_code == 200, url
+        statements += seen
+    with counted() as seen:
+        monitoring.compute_figures(district.municipality.id, period_end=date.today())
+    statements += seen
+    flat = [" ".join(statement.split()) for statement in statements]
+    assert sum("count(*)" in s and "FROM activities" in s for s in flat) >= 4
+    assert not [s for s in flat if "count(activities.id)" in s]

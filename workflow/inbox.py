@@ -279,7 +279,7 @@ def _kind_select(kind, scope):
             window = [Activity.deadline >= scope.today, Activity.deadline <= scope.due_until,
                       Route.state.in_(["curator_approved", "in_progress"]), own]
         return (select(*_columns(kind, since=as_datetime(func.min(Activity.deadline)),
-                                 count=func.count(Activity.id)))
+                                 count=func.count()))
                 .select_from(Activity)
                 .join(Route, Route.id == Activity.route_id)
                 .join(User, User.id == Route.teacher_id)

@@ -344,7 +344,7 @@ def _figure_statements(one_diagnostic):
     period_end = None if one_diagnostic else bindparam("period_end")
     rows = _participant_rows(municipality_id, diagnostic_id, period_end)
     first, in_b2 = rows.c.nth == 1, rows.c.routes > 0
-    overdue = (select(func.count(Activity.id))
+    overdue = (select(func.count()).select_from(Activity)
                .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
                       Activity.deadline < bindparam("today"))
                .correlate(Route).scalar_subquery())

@@ -173,7 +173,7 @@ def _check_version(route, version):
 
 
 def _count_of(model, *conditions):
-    return (select(func.count(model.id)).where(model.route_id == Route.id, *conditions)
+    return (select(func.count()).select_from(model).where(model.route_id == Route.id, *conditions)
             .correlate(Route).scalar_subquery())
 
 
