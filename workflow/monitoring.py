@@ -19,14 +19,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from models import (
-    Activity, ActivityStatus, Diagnostic, DiagnosticResult, MonitoringCampaign, Municipality, Role, Route,
-    School, StoredFile, User, db,
+    Diagnostic, DiagnosticResult, MonitoringCampaign, Municipality, Role, Route, School, StoredFile, User, db,
 )
 from models._time import utcnow
 from models.diagnostics import CampaignState
 from workflow import documents
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted, StaleVersion
-from workflow.queries import page_count
+from workflow.queries import overdue_count_column, page_count
 from workflow.states import STATES
 
 REPORT_TEMPLATE = "monitoring_report"
@@ -344,10 +343,7 @@ def _figure_statements(one_diagnostic):
     period_end = None if one_diagnostic else bindparam("period_end")
     rows = _participant_rows(municipality_id, diagnostic_id, period_end)
     first, in_b2 = rows.c.nth == 1, rows.c.routes > 0
-    overdue = (select(func.count()).select_from(Activity)
-               .where(Activity.route_id == Route.id, Activity.status == ActivityStatus.PLANNED.value,
-                      Activity.deadline < bindparam("today"))
-               .correlate(Route).scalar_subquery())
+    overdue = overdue_count_column(bindparam("today"))
     statements = {
         # Per school of the participants: C2, B2, and the same counting each teacher once (on their first
         # school), with their routes in B2, for the totals.

@@ -20,7 +20,8 @@ def overdue_count_column(today=None):
     """A correlated count of a route's planned activities past their deadline (today: a date or a bind parameter).
 
     count(*), not count(id): the (route_id, status, deadline) index then answers it alone (on PostgreSQL
-    an index-only scan; the index holds no id). The other counts of activities are written alike."""
+    an index-only scan; the index holds no id). The other counts of activities are written alike; the
+    monitoring page uses this one."""
     today = date.today() if today is None else today
     return (
         select(func.count()).select_from(Activity)

@@ -2,21 +2,22 @@
 
 Marshmallow serializes a field in five calls (`Field.serialize`, `Field.get_value`, the schema's
 `get_attribute`, `utils.get_value`, `_get_value_for_key`) before formatting the value; a route with its
-road map and history is about sixty objects and four hundred fields, and that machinery was a third of
+road map and history is about forty objects and four hundred fields, and that machinery was a third of
 an API transition answering the whole route (bench/, measurement 1). `FastDumpMixin` walks the schema's
 fields once and keeps, for each, where its value comes from and how it is formatted; dumping an object
 is then one `getattr` and at most one call per field.
 
 What it plans is exactly what marshmallow does for the field kinds the API answers with (String,
 Integer and Float, Boolean and Raw, Date and DateTime in a format marshmallow maps to a function,
-Nested, List of those, and fields that offer a `dump_function()`); any other field, any field with its own accessor or a dotted
-attribute, and any object read by key (a dict) go through marshmallow's own code. Schemas with dump
-hooks keep them: `dump` is marshmallow's, only `_serialize` is planned. Tests compare the two dumps.
+Nested, List of those, and fields that offer a `dump_function()`); any other field, any field with its
+own accessor or a dotted attribute, and any object read by key (a dict) go through marshmallow's own
+code. Schemas with dump hooks keep them: `dump` is marshmallow's, only `_serialize` is planned. Tests
+compare the two dumps.
 """
 from functools import partial
 
 from marshmallow import Schema, fields, missing
-from marshmallow.utils import ensure_text_type, get_value
+from marshmallow.utils import ensure_text_type
 
 _PLAN = "_fast_dump_plan"
 
