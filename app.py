@@ -3,6 +3,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import weakref
 
 from flask import Flask, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -156,21 +157,23 @@ def _require_secret_key(app):
     raise RuntimeError("SECRET_KEY is not set: set the SECRET_KEY environment variable (or IOM_DEMO=1 for a demo).")
 
 
-_configured_engines = set()
+# The engines already given their listeners. Held weakly, by the engine itself: an id() would outlive
+# its engine, and a new engine at the same address (tests and the benchmark make several) went without.
+_configured_engines = weakref.WeakSet()
 
 
 def _configure_engine(engine):
     """SQLite: WAL, synchronous=NORMAL, busy timeout, and immediate transactions for writes.
     PostgreSQL: a transaction that wrote nothing ends with COMMIT (see _keep_prepared_statements)."""
-    if id(engine) in _configured_engines:
+    if engine in _configured_engines:
         return
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-        _configured_engines.add(id(engine))
+        _configured_engines.add(engine)
         _keep_prepared_statements(engine)
         return
     if engine.dialect.name != "sqlite":
         return
-    _configured_engines.add(id(engine))
+    _configured_engines.add(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):

@@ -116,3 +116,26 @@ def test_sqlite_transactions_begin_immediate_for_writes_and_deferred_for_reads(a
                     conn.connection.dbapi_connection.set_trace_callback(None)
         assert seen[0] == expected, (method, path, seen)
         seen.clear()
+
+
+def test_an_engine_made_where_a_dropped_one_was_still_gets_its_begin_hook(tmp_path, monkeypatch):
+    """The configured engines are remembered by the engine, not by id(): CPython gives a new engine the
+    address (the id) of a dropped one, and by id() it was taken for configured and got no BEGIN hook.
+    Here every object of app.py shares one id, as the two engines would."""
+    import app as app_module
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setattr(app_module, "id", lambda obj: 1, raising=False)
+    url = f"sqlite:///{tmp_path / 'reuse.sqlite3'}"
+    dropped = create_engine(url)
+    app_module._configure_engine(dropped)
+    dropped.dispose()
+    engine = create_engine(url)
+    app_module._configure_engine(engine)
+    seen = []
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.set_trace_callback(seen.append)
+        with conn.begin():
+            conn.execute(text("SELECT 1"))
+    assert seen[:2] == ["BEGIN IMMEDIATE", "SELECT 1"]  # outside a request: a write transaction
+    engine.dispose()
