@@ -20,11 +20,14 @@ import config
 from models import db, login_manager
 from lazy_migrate import LazyMigrate
 from workflow.errors import WorkflowError
-from workflow.jinja_lookup import DictKeyLookup
+from workflow.jinja_lookup import DictKeyLookup, PlainCallContext
 
 
 class PageEnvironment(DictKeyLookup, Environment):
-    """Flask's Jinja environment; lists read their rows' dict keys directly (workflow/jinja_lookup.py)."""
+    """Flask's Jinja environment; lists read their rows' dict keys directly and call plain functions
+    directly (workflow/jinja_lookup.py)."""
+
+    context_class = PlainCallContext
 
 
 class CookieSessions(SecureCookieSessionInterface):

@@ -165,3 +165,27 @@ def test_activities_are_counted_without_reading_their_rows(client, district, aut
     flat = [" ".join(statement.split()) for statement in statements]
     assert sum("count(*)" in s and "FROM activities" in s for s in flat) >= 4
     assert not [s for s in flat if "count(activities.id)" in s]
+
+
+def test_the_queue_reads_its_lists_and_counts_as_plain_rows(client, district, auth):
+    """The queue's lists, counts and menu badges run on the session's connection (queries.plain_rows), not
+    through the ORM's execution: of its statements, only the signed-in user is loaded as an entity."""
+    from sqlalchemy.orm import Session
+    district.route(state="in_progress", activities=2)
+    auth.login("curator")
+    client.get("/queue")
+    through_orm = []
+
+    def orm_execute(state):
+        through_orm.append(str(state.statement))
+
+    event.listen(Session, "do_orm_execute", orm_execute)
+    try:
+        with counted() as statements:
+            page = client.get("/queue")
+    finally:
+        event.remove(Session, "do_orm_execute", orm_execute)
+    assert page.status_code == 200
+    assert "overdue-total" in page.get_data(as_text=True)
+    assert len(statements) >= 5  # the user, the counts, two lists, the overdue summary, the menu badges
+    assert len(through_orm) == 1 and "FROM users" in through_orm[0], through_orm

@@ -21,7 +21,7 @@ from models import Activity, ActivityStatus, Correction, CorrectionStatus, Role,
 from models._time import utcnow
 from models.diagnostics import CampaignState, MonitoringCampaign
 from workflow import permissions
-from workflow.queries import page_bounds, page_count
+from workflow.queries import page_bounds, page_count, plain_rows
 
 # Kinds of items, in the order the inbox lists its filter, with their labels.
 KIND_LABELS = {
@@ -449,7 +449,7 @@ def menu_counts(user, settings=None):
     if statement is None:
         return {"total": 0}
     params.update(school_id=user.school_id, user_municipality_id=user.municipality_id)
-    row = db.session.execute(statement, params).one()._asdict()
+    row = plain_rows(statement, params).one()._asdict()
     counts = {name: int(row[name] or 0) for name in row}
     counts["total"] = sum(counts[kind] for kind in kinds)
     return counts

@@ -116,15 +116,26 @@ def paginate(query, page, per_page):
     return rows, total, page_count(total, per_page), page, per_page
 
 
+def plain_rows(statement, params=None):
+    """Run a select of columns (no entities) on the session's connection and return its Result.
+
+    The rows are the same as db.session.execute's, by position and by label. What is skipped is the
+    ORM's execution path (its compile state, events and result set-up), about a tenth of a millisecond
+    per statement that the read-side lists, counts and badges otherwise pay for building nothing. No
+    autoflush either: for read paths, not for reading back what the request has just changed.
+    """
+    return db.session.connection().execute(statement, params)
+
+
 def _page_of(count, rows, params, page, per_page, total=None):
-    """paginate() for statements built once: `rows` takes the parameters `limit` and `offset`.
+    """paginate() for statements of plain rows built once: `rows` takes the parameters `limit` and `offset`.
 
     total: the number of rows when the caller knows it already (then `count` is not run).
     """
     page, per_page = page_bounds(page, per_page)
     if total is None:
-        total = db.session.execute(count, params).scalar_one()
-    found = db.session.execute(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
+        total = plain_rows(count, params).scalar_one()
+    found = plain_rows(rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
     return found, total, page_count(total, per_page), page, per_page
 
 
@@ -351,7 +362,7 @@ def curator_state_counts(curator):
 
     query = _prebuilt("curator_state_counts", build)
     counts, own_total = {}, 0
-    for state, in_curated, in_own in db.session.execute(query, _curator_params(curator)):
+    for state, in_curated, in_own in plain_rows(query, _curator_params(curator)):
         if in_curated:
             counts[state] = in_curated
         own_total += in_own or 0
@@ -378,7 +389,7 @@ def curated_overdue_summary(curator, today=None):
     """overdue_summary(curator, curator_id=curated_ids(curator)) from a statement built once."""
     query = _prebuilt("curated_overdue",
                       lambda: _overdue_summary_select(bindparam("today")).where(_CURATOR_VISIBLE, _CURATED))
-    activities, routes = db.session.execute(query, _curator_params(curator, today)).one()
+    activities, routes = plain_rows(query, _curator_params(curator, today)).one()
     return activities or 0, routes or 0
 
 
