@@ -265,3 +265,20 @@ def _measure(client):
         assert response.status_code == 200
         counts[(name, url)] = len(statements)
     return counts
+
+
+def test_menu_counts_read_no_names_and_fit_psycopgs_statement_cache(district, situations):
+    """The badge counts count each kind's rows without the listing's joins to the teacher and the school
+    (inbox._kind_count), so every role's statement stays under the length up to which psycopg keeps a
+    statement's parsed form (longer ones are parsed again on every execution: every page draws the menu)."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+    from sqlalchemy.dialects import postgresql
+    dialect = postgresql.psycopg.dialect()
+    for user in [district.teacher, district.curator, district.school_head, district.head, district.admin]:
+        params = inbox._scope_params(user, inbox.Settings.current())
+        statement, kinds = inbox._menu_statement(user.role, bool(params["school_ids"]),
+                                                 params["municipality_id"] is not None)
+        sql = str(statement.compile(dialect=dialect))
+        assert len(sql) < MAX_CACHED_STATEMENT_LENGTH, (user.login, len(sql))
+        assert "JOIN users" not in sql and "JOIN schools" not in sql, user.login
+        assert all(f"AS {kind}" in sql for kind in kinds)

@@ -174,14 +174,6 @@ def _columns(kind, *, route=True, since, count=None, ref_id=None, title=None, te
     ]
 
 
-def _route_select(kind, since, *conditions, **columns):
-    return (select(*_columns(kind, since=since, **columns))
-            .select_from(Route)
-            .join(User, User.id == Route.teacher_id)
-            .outerjoin(School, School.id == Route.school_id)
-            .where(*conditions))
-
-
 @dataclass(frozen=True)
 class _Scope:
     """Who asks and when, as SQL values: plain values, or the bind parameters of a prebuilt statement.
@@ -250,7 +242,26 @@ def _returned(event, route=Route):
                           RouteEvent.created_at >= route.state_changed_at)
 
 
-def _kind_select(kind, scope):
+@dataclass(frozen=True)
+class _KindRows:
+    """What makes a kind's rows, shared by its listing (_kind_select) and its count (_kind_count).
+
+    base: the table the rows come from; route: whether they are a route's (base joined to it when it is
+    not Route itself); conditions; since: the moment (or date) the wait began; per_route: the rows of
+    `base` are grouped, one item per route (the deadline kinds count activities); ref_id, title: the
+    listing's own columns.
+    """
+
+    base: object
+    conditions: tuple
+    since: object
+    route: bool = True
+    per_route: bool = False
+    ref_id: object = None
+    title: object = None
+
+
+def _kind_rows(kind, scope):
     visible = permissions.visibility_for(scope.role, scope.user_id, scope.curator_ids, scope.school_ids,
                                          scope.municipality_id)
     own = Route.teacher_id == scope.user_id
@@ -258,61 +269,85 @@ def _kind_select(kind, scope):
     if scope.role in STALE_ONLY_ROLES and kind in WAITING_KINDS:
         stale = [scope.stale_before]
     if kind == "review":
-        return _route_select(kind, Route.review_requested_at, visible, _staff_scope(scope),
-                             Route.state == "drafted", Route.review_requested_at.isnot(None),
-                             *[Route.review_requested_at <= s for s in stale])
+        return _KindRows(Route, (visible, _staff_scope(scope), Route.state == "drafted",
+                                 Route.review_requested_at.isnot(None),
+                                 *[Route.review_requested_at <= s for s in stale]), Route.review_requested_at)
     if kind == "reflection":
-        return _route_select(kind, Route.state_changed_at, visible, _staff_scope(scope),
-                             Route.state == "reflected", *[Route.state_changed_at <= s for s in stale])
+        return _KindRows(Route, (visible, _staff_scope(scope), Route.state == "reflected",
+                                 *[Route.state_changed_at <= s for s in stale]), Route.state_changed_at)
     if kind == "correction":
-        return (select(*_columns(kind, since=Correction.created_at, ref_id=Correction.id))
-                .select_from(Correction)
-                .join(Route, Route.id == Correction.route_id)
-                .join(User, User.id == Route.teacher_id)
-                .outerjoin(School, School.id == Route.school_id)
-                .where(visible, _staff_scope(scope), Correction.status == CorrectionStatus.PENDING.value,
-                       Route.state == "in_progress", *[Correction.created_at <= s for s in stale]))
+        return _KindRows(Correction, (visible, _staff_scope(scope), Correction.status == CorrectionStatus.PENDING.value,
+                                      Route.state == "in_progress", *[Correction.created_at <= s for s in stale]),
+                         Correction.created_at, ref_id=Correction.id)
     if kind in DEADLINE_KINDS:
         if kind == "overdue":
             window = [Activity.deadline < scope.today, Route.state != "closed", _overdue_scope(scope)]
         else:
             window = [Activity.deadline >= scope.today, Activity.deadline <= scope.due_until,
                       Route.state.in_(["curator_approved", "in_progress"]), own]
-        return (select(*_columns(kind, since=as_datetime(func.min(Activity.deadline)),
-                                 count=func.count()))
-                .select_from(Activity)
-                .join(Route, Route.id == Activity.route_id)
-                .join(User, User.id == Route.teacher_id)
-                .outerjoin(School, School.id == Route.school_id)
-                .where(visible, Activity.status == ActivityStatus.PLANNED.value, *window)
-                .group_by(Route.id, Route.state, Route.version, User.id, User.full_name, School.id, School.name))
+        return _KindRows(Activity, (visible, Activity.status == ActivityStatus.PLANNED.value, *window),
+                         as_datetime(func.min(Activity.deadline)), per_route=True)
     if kind == "returned":
-        return _route_select(kind, Route.state_changed_at, own, Route.state == "drafted",
-                             Route.review_requested_at.is_(None), _returned("return_to_draft"))
+        return _KindRows(Route, (own, Route.state == "drafted", Route.review_requested_at.is_(None),
+                                 _returned("return_to_draft")), Route.state_changed_at)
     if kind == "draft":
-        return _route_select(kind, Route.state_changed_at, own, Route.state == "drafted",
-                             Route.review_requested_at.is_(None), ~_returned("return_to_draft"))
+        return _KindRows(Route, (own, Route.state == "drafted", Route.review_requested_at.is_(None),
+                                 ~_returned("return_to_draft")), Route.state_changed_at)
     if kind == "to_start":
-        return _route_select(kind, Route.state_changed_at, own, Route.state == "curator_approved")
+        return _KindRows(Route, (own, Route.state == "curator_approved"), Route.state_changed_at)
     if kind == "reflection_returned":
-        return _route_select(kind, Route.state_changed_at, own, Route.state == "in_progress",
-                             _returned("return_reflection"))
+        return _KindRows(Route, (own, Route.state == "in_progress", _returned("return_reflection")),
+                         Route.state_changed_at)
     if kind == "campaign":
         if scope.municipality_id is None:
             condition = false()
         else:
             condition = MonitoringCampaign.municipality_id == scope.municipality_id
-        return (select(*_columns(kind, route=False, teacher=None, school=None,
-                                 since=MonitoringCampaign.created_at, ref_id=MonitoringCampaign.id,
-                                 title=MonitoringCampaign.title))
-                .select_from(MonitoringCampaign)
-                .where(condition, MonitoringCampaign.state == CampaignState.OPEN.value))
+        return _KindRows(MonitoringCampaign, (condition, MonitoringCampaign.state == CampaignState.OPEN.value),
+                         MonitoringCampaign.created_at, route=False, ref_id=MonitoringCampaign.id,
+                         title=MonitoringCampaign.title)
     if kind == "no_curator":
-        return (select(*_columns(kind, route=False, since=User.created_at, ref_id=User.id))
-                .select_from(User)
-                .outerjoin(School, School.id == User.school_id)
-                .where(User.role == Role.TEACHER.value, User.active.is_(True), User.curator_id.is_(None)))
+        return _KindRows(User, (User.role == Role.TEACHER.value, User.active.is_(True), User.curator_id.is_(None)),
+                         User.created_at, route=False, ref_id=User.id)
     raise ValueError(f"unknown inbox kind: {kind}")
+
+
+def _from_rows(rows, statement):
+    statement = statement.select_from(rows.base)
+    if rows.route and rows.base is not Route:
+        statement = statement.join(Route, Route.id == rows.base.route_id)
+    return statement.where(*rows.conditions)
+
+
+def _kind_select(kind, scope):
+    """The kind's items with the union's columns (_columns): the route's teacher and school by name."""
+    rows = _kind_rows(kind, scope)
+    if not rows.route:
+        person = User if rows.base is User else None  # a teacher without a curator names themselves
+        statement = select(*_columns(kind, route=False, since=rows.since, ref_id=rows.ref_id, title=rows.title,
+                                     teacher=person, school=School if person is not None else None))
+        statement = _from_rows(rows, statement)
+        return statement.outerjoin(School, School.id == User.school_id) if person is not None else statement
+    statement = select(*_columns(kind, since=rows.since, ref_id=rows.ref_id,
+                                 count=func.count() if rows.per_route else None))
+    statement = (_from_rows(rows, statement)
+                 .join(User, User.id == Route.teacher_id)
+                 .outerjoin(School, School.id == Route.school_id))
+    if rows.per_route:
+        statement = statement.group_by(Route.id, Route.state, Route.version, User.id, User.full_name, School.id,
+                                       School.name)
+    return statement
+
+
+def _kind_count(kind, scope):
+    """The number of the kind's items (as _kind_select lists them), read without their names.
+
+    Every route has its teacher (routes.teacher_id is required) and the school is an outer join, so
+    the listing's joins change no count; a kind grouped per route counts its distinct routes.
+    """
+    rows = _kind_rows(kind, scope)
+    counted = func.count(func.distinct(Route.id)) if rows.per_route else func.count()
+    return _from_rows(rows, select(counted)).scalar_subquery()
 
 
 # --- the inbox ----------------------------------------------------------------------------------------
@@ -426,8 +461,7 @@ def _menu_statement(role, has_schools, has_municipality):
     if found is None:
         scope = _bound_scope(role, has_schools, has_municipality)
         kinds = list(ROLE_KINDS.get(role, []))
-        columns = [select(func.count()).select_from(_kind_select(kind, scope).subquery())
-                   .scalar_subquery().label(kind) for kind in kinds]
+        columns = [_kind_count(kind, scope).label(kind) for kind in kinds]
         stand_in = _StandIn(role, scope)
         for name, builder in counters:
             subquery = builder(stand_in)
