@@ -3,6 +3,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import time
 import weakref
 
 from flask import Flask, jsonify, render_template, request
@@ -12,7 +13,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -112,6 +113,7 @@ def create_app(test_config=None):
     i18n.init_app(app)
     with app.app_context():
         _configure_engine(db.engine)
+        _ping_after_idle(db.engine, app.config.get("DB_PING_AFTER_IDLE_SECONDS", 1.0))
         import sqlite_wal
         sqlite_wal.init_app(app, db.engine)
 
@@ -241,6 +243,48 @@ def _configure_engine(engine):
 
 _DEFERRED_LOCK = "iom.lock_at_first_write"
 _READ_ONLY = "iom.read_only_transaction"
+
+
+_RETURNED_AT = "iom_returned_at"  # a pooled connection's info: when it was last returned (or made)
+_pinged_engines = weakref.WeakSet()
+
+
+def _ping_after_idle(engine, seconds):
+    """Check a pooled connection before use only when it has sat idle in the pool for `seconds` or more.
+
+    SQLAlchemy's pool_pre_ping checks the connection at every checkout: one more round trip to the
+    database on every request, most of them on a connection that answered a moment ago. A connection
+    returned to the pool less than `seconds` ago is taken as it is (as HikariCP's aliveBypassWindowMs
+    does); one that sat longer is pinged, and a dead one is replaced before use (DisconnectionError
+    makes the pool discard it and connect anew). Should the server go away within the window, that
+    request's first statement fails, and SQLAlchemy's disconnect handling renews the pool's connections.
+    seconds=0 pings at every checkout.
+    """
+    if engine in _pinged_engines:
+        return
+    _pinged_engines.add(engine)
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _made(dbapi_connection, connection_record):
+        connection_record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, connection_record):
+        if dbapi_connection is not None:  # None: the connection was invalidated
+            connection_record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, connection_record, connection_proxy):
+        returned = connection_record.info.get(_RETURNED_AT)
+        if returned is not None and time.monotonic() - returned < seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(f"the pooled connection is gone: {exc}") from exc
+            raise
 
 
 def _keep_prepared_statements(engine):

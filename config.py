@@ -35,9 +35,11 @@ def engine_options(url, environ=None):
 
     Each gunicorn worker has its own pool, so the server sees up to
     workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW) connections: keep that below max_connections.
+    Connections are checked before use only after sitting idle (DB_PING_AFTER_IDLE_SECONDS, see
+    app._ping_after_idle), not by SQLAlchemy's pool_pre_ping at every checkout.
     """
     environ = os.environ if environ is None else environ
-    options = {"pool_pre_ping": True}
+    options = {}
     if url.startswith("postgresql"):
         options.update(
             pool_size=int(environ.get("DB_POOL_SIZE", 5)),
@@ -54,6 +56,8 @@ class Config:
     DEMO = _bool("IOM_DEMO")
     SQLALCHEMY_DATABASE_URI = database_url()
     SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
+    # A pooled connection idle this long (seconds) is pinged before use; 0 pings at every checkout.
+    DB_PING_AFTER_IDLE_SECONDS = max(float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", 1)), 0.0)
     SQLALCHEMY_RECORD_QUERIES = False
     # SQLite: checkpoint the WAL after the response that follows every N commits of a process, not in a
     # commit (sqlite_wal.py); 0 leaves SQLite's own schedule (every 1,000 pages, inside a commit).

@@ -57,9 +57,10 @@ def test_settings_come_from_the_environment(tmp_path):
 
 def test_engine_options_size_the_pool_only_for_postgresql():
     options = config.engine_options(PG_URL, {"DB_POOL_SIZE": "8", "DB_MAX_OVERFLOW": "2"})
-    assert options == {"pool_pre_ping": True, "pool_size": 8, "max_overflow": 2, "pool_timeout": 30,
-                       "pool_recycle": 1800}
-    assert config.engine_options("sqlite:////tmp/iom.sqlite3", {"DB_POOL_SIZE": "8"}) == {"pool_pre_ping": True}
+    assert options == {"pool_size": 8, "max_overflow": 2, "pool_timeout": 30, "pool_recycle": 1800}
+    # Connections are pinged after sitting idle (app._ping_after_idle, tests/test_db_ping.py), not at
+    # every checkout.
+    assert config.engine_options("sqlite:////tmp/iom.sqlite3", {"DB_POOL_SIZE": "8"}) == {}
 
 
 def test_the_wal_checkpointer_is_installed_for_sqlite_only(app):
