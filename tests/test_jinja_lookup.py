@@ -18,7 +18,7 @@ def _helpers():
 
     @pass_environment
     def with_environment(environment, x):
-        return f"environment {type(environment).__name__ == type(environment).__name__} {x}"
+        return f"environment autoescape={environment.autoescape} {x}"
 
     @pass_eval_context
     def with_eval_context(eval_ctx, x):
@@ -79,6 +79,7 @@ def test_calls_render_as_jinja_renders_them(app, autoescape):
     assert "plain 2 2" in expected
     assert "marked method n=outer 9" in expected and "callable object n=outer 10" in expected
     assert "plain 1 1|plain 2 3|" in expected and "plain 4 p" in expected and "|3|" in expected
+    assert f"environment autoescape={autoescape} 6" in expected
     assert "partial of a marked function: first argument 11" in expected and "context sees n=outer loop=None macro" in expected
 
 
