@@ -112,8 +112,7 @@ def create_app(test_config=None):
     from views import i18n
     i18n.init_app(app)
     with app.app_context():
-        _configure_engine(db.engine)
-        _ping_after_idle(db.engine, app.config.get("DB_PING_AFTER_IDLE_SECONDS", 1.0))
+        _configure_engine(db.engine, ping_after_idle=app.config["DB_PING_AFTER_IDLE_SECONDS"])
         import sqlite_wal
         sqlite_wal.init_app(app, db.engine)
 
@@ -167,18 +166,21 @@ def _require_secret_key(app):
 _configured_engines = weakref.WeakSet()
 
 
-def _configure_engine(engine):
+def _configure_engine(engine, ping_after_idle=None):
     """SQLite: WAL, synchronous=NORMAL, busy timeout, and immediate transactions for writes.
-    PostgreSQL: a transaction that wrote nothing ends with COMMIT (see _keep_prepared_statements)."""
+    PostgreSQL: a transaction that wrote nothing ends with COMMIT (see _keep_prepared_statements).
+    ping_after_idle: seconds a pooled connection may sit idle before it is pinged (_ping_after_idle);
+    None leaves the pool's own settings (the benchmark's baseline keeps pool_pre_ping)."""
     if engine in _configured_engines:
         return
+    _configured_engines.add(engine)
+    if ping_after_idle is not None:
+        _ping_after_idle(engine, ping_after_idle)
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-        _configured_engines.add(engine)
         _keep_prepared_statements(engine)
         return
     if engine.dialect.name != "sqlite":
         return
-    _configured_engines.add(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):
@@ -246,7 +248,6 @@ _READ_ONLY = "iom.read_only_transaction"
 
 
 _RETURNED_AT = "iom_returned_at"  # a pooled connection's info: when it was last returned (or made)
-_pinged_engines = weakref.WeakSet()
 
 
 def _ping_after_idle(engine, seconds):
@@ -260,9 +261,6 @@ def _ping_after_idle(engine, seconds):
     request's first statement fails, and SQLAlchemy's disconnect handling renews the pool's connections.
     seconds=0 pings at every checkout.
     """
-    if engine in _pinged_engines:
-        return
-    _pinged_engines.add(engine)
     dialect = engine.dialect
 
     @event.listens_for(engine, "connect")
