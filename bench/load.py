@@ -19,6 +19,13 @@ class LoadStats:
     statuses: Counter = field(default_factory=Counter)
     # Of an interleaved load: (requests, seconds) of each round.
     rounds: list = field(repr=False, default_factory=list)
+    # CPU seconds the serving processes used while this load ran (when the load was given a way to read them).
+    server_cpu: float = 0.0
+
+    @property
+    def server_cpu_ms(self):
+        """The server's CPU time per request, in milliseconds."""
+        return self.server_cpu / self.requests * 1000 if self.requests else 0.0
 
     @property
     def rps(self):
@@ -58,15 +65,17 @@ async def _drive(base_url, users, requests, warmup):
             await client.aclose()
 
 
-def run_interleaved(phases, requests, warmup=0, rounds=12):
+def run_interleaved(phases, requests, warmup=0, rounds=12, cpu=None):
     """Run several loads in alternating rounds, so a drift of the machine's background load touches
     them alike. phases: {name: (base_url, users)}; each gets `requests` requests in all, in `rounds`
     short rounds; the order of the loads turns by one place every round, so none always follows the
-    same other. Return {name: LoadStats} (with each round's requests and seconds)."""
-    return asyncio.run(_interleave(phases, requests, warmup, rounds))
+    same other. cpu: {name: a function giving the CPU seconds its server has used so far}, read around
+    each of that load's rounds (Server.cpu_seconds). Return {name: LoadStats} (with each round's
+    requests and seconds, and the server's CPU seconds)."""
+    return asyncio.run(_interleave(phases, requests, warmup, rounds, cpu or {}))
 
 
-async def _interleave(phases, requests, warmup, rounds):
+async def _interleave(phases, requests, warmup, rounds, cpu):
     clients = {name: [httpx.AsyncClient(base_url=url, timeout=120, follow_redirects=False) for _ in users]
                for name, (url, users) in phases.items()}
     try:
@@ -82,8 +91,12 @@ async def _interleave(phases, requests, warmup, rounds):
             share = requests // rounds + (1 if index < requests % rounds else 0)
             turn = index % len(names)
             for name in names[turn:] + names[:turn]:
+                server_cpu = cpu.get(name)
+                before = server_cpu() if server_cpu else 0.0
                 stats = await _phase(phases[name][1], clients[name], share)
                 total = totals[name]
+                if server_cpu:
+                    total.server_cpu += server_cpu() - before
                 total.requests += stats.requests
                 total.seconds += stats.seconds
                 total.latencies += stats.latencies

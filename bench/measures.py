@@ -67,6 +67,19 @@ def _round_spread(app, base):
             f"over {len(ratios)} rounds")
 
 
+def _server_cpu(app, base, database_url):
+    """The serving workers' CPU time per request beside the baseline's (the client's and, on PostgreSQL,
+    the database server's CPU are not in it): what the req/s ratio would be with the machine to the
+    servers alone. Empty when the load did not read the servers' CPU."""
+    if not app.server_cpu or not base.server_cpu:
+        return ""
+    note = (f"; server CPU per request {app.server_cpu_ms:.2f} ms vs {base.server_cpu_ms:.2f} ms "
+            f"(ratio {_ratio(base.server_cpu_ms, app.server_cpu_ms):.2f}; the gunicorn workers only")
+    if not database_url.startswith("sqlite"):
+        note += ", not the database server's"
+    return note + ")"
+
+
 def _median_time(fn, repeat):
     """Return the median wall time of `repeat` calls of fn (after one warm-up call)."""
     fn()
@@ -163,7 +176,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         phases = {"bare": (bare_server.base_url, bare_users)}
         for phase, _, minimal in TRANSITION_ANSWERS:
             phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, minimal=minimal))
-        stats = load.run_interleaved(phases, requests, warmup)
+        cpu = {phase: (bare_server if phase == "bare" else app_server).cpu_seconds for phase in phases}
+        stats = load.run_interleaved(phases, requests, warmup, cpu=cpu)
     base = stats["bare"]
     figures = []
     for phase, name, _ in TRANSITION_ANSWERS:
@@ -172,7 +186,8 @@ def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
                 f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in "
-                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}; the bare load sends the "
+                f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}"
+                f"{_server_cpu(app, base, bench.url)}; the bare load sends the "
                 f"minimal answer's headers and JSON body and reads its JSON answer")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
@@ -213,7 +228,8 @@ def measure_pages(bench, requests=1500, warmup=100, users=8):
                                            for login, _ in targets]),
             "queue": (app_server.base_url, [load.PageUser(login, BENCH_PASSWORD, ["/queue"])
                                             for login, _ in targets]),
-        }, requests, warmup)
+        }, requests, warmup, cpu={"bare": bare_server.cpu_seconds, "page": app_server.cpu_seconds,
+                                  "queue": app_server.cpu_seconds})
     base = stats["bare"]
     figures = []
     for name, key in (("Route page /routes/<id> (req/s)", "page"), ("Curator queue /queue (req/s)", "queue")):
@@ -221,7 +237,7 @@ def measure_pages(bench, requests=1500, warmup=100, users=8):
         ratio = _ratio(app.rps, base.rps)
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {len(targets)} signed-in curators; "
-                f"{_round_spread(app, base)}")
+                f"{_round_spread(app, base)}{_server_cpu(app, base, bench.url)}")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
         figures.append(Figure(2, name, app.rps, base.rps, "req/s", ratio, "≥ 0.5",

@@ -24,6 +24,34 @@ class Server:
     pid: int
     log: Path
 
+    def cpu_seconds(self):
+        """CPU seconds the server has used so far: its master and its live workers (not a database server)."""
+        return process_tree_cpu_seconds(self.pid)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command name: state, ppid, ..., utime, stime at 11, 12."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def process_tree_cpu_seconds(pid):
+    """User + system CPU seconds used so far by a process and its live children (Linux /proc)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry)
+        except OSError:  # gone since the listing
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
 
 def free_port():
     with socket.socket() as sock:

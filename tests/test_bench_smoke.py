@@ -158,6 +158,64 @@ def test_interleaved_loads_take_turns_in_rotating_order_and_keep_each_round():
     assert "".join(calls) == "abc" + "bca" and all(len(s.rounds) == 2 for s in stats.values())
 
 
+def test_interleaved_loads_count_each_servers_cpu_around_its_own_rounds_only():
+    """A load's server CPU is read before and after each of its rounds: what the server used while the
+    other loads ran (both servers are up at once) is not counted to it."""
+    from bench import load
+
+    clock = {"a": 0.0, "b": 0.0}
+
+    class Burning:
+        def __init__(self, name, per_request):
+            self.name, self.per_request = name, per_request
+
+        async def setup(self, client):
+            pass
+
+        async def step(self, client):
+            clock[self.name] += self.per_request
+            clock["a" if self.name == "b" else "b"] += 100  # the other server idling: never counted
+            return 200
+
+    phases = {"a": ("http://127.0.0.1:9", [Burning("a", 0.002)]), "b": ("http://127.0.0.1:9", [Burning("b", 0.005)])}
+    stats = load.run_interleaved(phases, requests=6, rounds=3, cpu={name: (lambda n=name: clock[n]) for name in "ab"})
+    assert stats["a"].server_cpu_ms == pytest.approx(2.0) and stats["b"].server_cpu_ms == pytest.approx(5.0)
+    assert load.run_interleaved(phases, requests=2).get("a").server_cpu == 0.0  # no reader: nothing counted
+
+
+def test_a_servers_cpu_seconds_include_its_workers():
+    """Server.cpu_seconds counts the master and its children (gunicorn's workers), from /proc."""
+    import subprocess
+    import sys
+
+    from bench.server import process_tree_cpu_seconds
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time\\nend = time.process_time() + 0.6\\n"
+        "while time.process_time() < end: pass\\nprint(1, flush=True)\\ntime.sleep(30)'], stdout=sys.stdout)\n"
+        "child.wait()")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "1"  # the worker has burnt its CPU and still lives
+        assert process_tree_cpu_seconds(parent.pid) >= 0.5
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)])
+        parent.kill()
+        parent.wait()
+
+
+def test_the_server_cpu_note_says_per_request_and_what_it_leaves_out():
+    from bench import load
+
+    app = load.LoadStats(requests=100, seconds=1.0, server_cpu=0.2)
+    base = load.LoadStats(requests=200, seconds=1.0, server_cpu=0.2)
+    note = measures._server_cpu(app, base, "sqlite:////tmp/region.sqlite3")
+    assert note == "; server CPU per request 2.00 ms vs 1.00 ms (ratio 0.50; the gunicorn workers only)"
+    assert measures._server_cpu(app, base, "postgresql+psycopg://postgres@127.0.0.1/x").endswith(
+        "the gunicorn workers only, not the database server's)")
+    assert measures._server_cpu(load.LoadStats(requests=100, seconds=1.0), base, "sqlite://") == ""
+
+
 def test_the_bare_transition_load_sends_the_apps_requests_and_reads_the_answer_alike():
     """Measurement 1's load client shares the machine with the servers, so it does the same work for
     both: the bare endpoint gets the minimal answer's headers and JSON body, and its answer is parsed."""
