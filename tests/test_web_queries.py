@@ -189,3 +189,49 @@ def test_the_queue_reads_its_lists_and_counts_as_plain_rows(client, district, au
     assert "overdue-total" in page.get_data(as_text=True)
     assert len(statements) >= 5  # the user, the counts, two lists, the overdue summary, the menu badges
     assert len(through_orm) == 1 and "FROM users" in through_orm[0], through_orm
+
+
+def test_a_route_page_reads_orders_and_comments_only_when_some_refer_to_the_route(client, district):
+    """The route's statement tells whether an order lists the route and whether it has a discussion: a route
+    with neither (most routes) spares its page both statements; a comment or an order is read and shown."""
+    from workflow import notifications, orders
+    route = district.route(state="curator_approved", activities=1)
+    login(client, "curator")
+
+    def page_reads():
+        url = f"/routes/{route.id}"
+        client.get(url)
+        with counted() as statements:
+            response = client.get(url)
+        assert response.status_code == 200
+        flat = [" ".join(statement.split()) for statement in statements]
+        # The statements reading them, not the route's own (which asks whether any exist).
+        return ({table for table in ("route_comments", "orders") if any(s.startswith(f"SELECT {table}.id")
+                                                                         for s in flat)},
+                response.get_data(as_text=True))
+
+    read, page = page_reads()
+    assert read == set() and "Комментариев пока нет." in page
+
+    notifications.add_comment(route.id, district.teacher, "Когда семинар?")
+    read, page = page_reads()
+    assert read == {"route_comments"} and "Когда семинар?" in page
+
+    district.municipality.place = "г.Зеленокумск"
+    db.session.commit()
+    order = orders.issue_routes_approval(district.head, [route.id], issued_on=date(2024, 9, 2))
+    read, page = page_reads()
+    assert read == {"route_comments", "orders"} and f"/orders/{order.id}" in page
+
+
+def test_what_refers_to_a_route_is_forgotten_with_it(district):
+    """The links read with a route describe it as loaded: a route loaded without them, or expired since,
+    is read again (service.may_have answers True); a route loaded with them answers as read."""
+    route_id = district.route(state="in_progress", activities=1).id
+    loaded = service.load_route(route_id, district.curator)
+    assert not service.may_have(loaded, "orders") and not service.may_have(loaded, "comments")
+    db.session.expire(loaded)
+    assert service.may_have(loaded, "orders") and service.may_have(loaded, "comments")
+    db.session.expunge_all()
+    bare = service.load_route(route_id, district.curator, full=False, people=False)
+    assert service.may_have(bare, "comments")

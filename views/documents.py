@@ -91,7 +91,7 @@ def _document_helpers():
     def route_orders(route):
         if not current_user.is_authenticated:
             return []
-        return orders.orders_of_route(route.id, current_user)
+        return orders.route_orders(route, current_user)
 
     return {
         "documents_pdf_available": documents.pdf_available,

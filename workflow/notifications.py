@@ -351,6 +351,9 @@ _COMMENTS_QUERY = (select(RouteComment).where(RouteComment.route_id == bindparam
 
 def comments(route):
     """Return the route's comments, oldest first, with their authors (the caller has checked access)."""
+    from workflow import service
+    if not service.may_have(route, "comments"):
+        return []
     return db.session.execute(_COMMENTS_QUERY, {"route_id": route.id}).scalars().all()
 
 

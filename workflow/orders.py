@@ -474,6 +474,15 @@ def _route_orders_query(scope):
 _ROUTE_ORDERS = {scope: _route_orders_query(scope) for scope in ("all", "municipality")}
 
 
+def route_orders(route, user):
+    """orders_of_route for a loaded route; reads nothing when the route was loaded knowing that no order
+    lists it (service.may_have), as for most routes."""
+    from workflow import service
+    if not service.may_have(route, "orders"):
+        return []
+    return orders_of_route(route.id, user)
+
+
 def orders_of_route(route_id, user):
     """Return the orders referring to a route that the user may see (e.g. the approval order)."""
     scope = _visibility(user)

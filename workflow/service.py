@@ -7,15 +7,15 @@ from datetime import date, datetime
 from blinker import signal
 from flask_babel import get_locale, gettext as _
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, event, exists, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import (
-    Activity, ActivityStatus, Correction, CorrectionStatus, Direction, Role, Route, RouteEvent, Stage,
-    StoredFile, User, db,
+    Activity, ActivityStatus, Correction, CorrectionStatus, Direction, OrderRoute, Role, Route, RouteComment,
+    RouteEvent, Stage, StoredFile, User, db,
 )
 from models._time import utcnow
 from workflow import delegation, permissions
@@ -177,18 +177,43 @@ def _count_of(model, *conditions):
             .correlate(Route).scalar_subquery())
 
 
+def _refers_to_route(model):
+    return exists().where(model.route_id == Route.id).correlate(Route)
+
+
+# What else refers to a route loaded with its people (the route page, the API's whole route): whether any
+# order lists it and whether it has a discussion. Most routes have neither, and the page then spares the
+# two statements that would read them (may_have).
+LINKS_KEY = "_iom_route_links"
+
+
+@dataclass(frozen=True)
+class RouteLinks:
+    orders: bool
+    comments: bool
+
+
+def may_have(route, what):
+    """False when the route was loaded knowing that nothing of `what` ("orders", "comments") refers to it;
+    True when something does, or when the route was loaded without asking (then the caller reads)."""
+    links = route.__dict__.get(LINKS_KEY)
+    return links is None or getattr(links, what)
+
+
 def _route_load_query(people=True):
     # Most routes never had a road-map correction: the count beside the route spares them that query.
     # The road-map counts stand in for the collections when the route is loaded without them (guards.py).
     # people=False: none of the route's people nor its school (a department head's relation to the route
-    # reads the school when asked: permissions.own_relations).
+    # reads the school when asked: permissions.own_relations), nor its links (LINKS_KEY).
     loads = [joinedload(Route.teacher).joinedload(User.school), joinedload(Route.curator),
              joinedload(Route.school)] if people else []
+    links = [_refers_to_route(OrderRoute).label("has_orders"),
+             _refers_to_route(RouteComment).label("has_comments")] if people else []
     return select(
         Route, _count_of(Correction).label("corrections"), _count_of(Activity).label("activities"),
         _count_of(Activity, Activity.status == ActivityStatus.PLANNED.value).label("planned"),
         _count_of(Correction, Correction.status == CorrectionStatus.PENDING.value).label("pending"),
-        delegation.route_people_substituted_column(Route.teacher_id, Route.curator_id),
+        delegation.route_people_substituted_column(Route.teacher_id, Route.curator_id), *links,
     ).where(Route.id == bindparam("route_id")).options(*loads)
 
 
@@ -210,10 +235,11 @@ _ROUTE_COLLECTION_QUERIES = {
 
 @event.listens_for(Route, "expire")
 def _forget_roadmap_counts(route, attrs):
-    """What was read with a route (its road-map counts, whether its people have substitutes today)
-    describes it as then loaded: it expires with it (a commit, a refresh)."""
+    """What was read with a route (its road-map counts, whether its people have substitutes today, its
+    links) describes it as then loaded: it expires with it (a commit, a refresh)."""
     route.__dict__.pop(COUNTS_KEY, None)
     route.__dict__.pop(delegation.ROUTE_SUBSTITUTED_KEY, None)
+    route.__dict__.pop(LINKS_KEY, None)
 
 
 def load_route(route_id, actor, *, full=True, people=True):
@@ -226,10 +252,13 @@ def load_route(route_id, actor, *, full=True, people=True):
     # No .unique(): every joined eager load here is many-to-one, so no row repeats (SQLAlchemy would
     # refuse a result with a joined collection without it); filtering the rows cost a third of the load.
     found = db.session.execute(query, {"route_id": route_id, "today": date.today()}).one_or_none()
-    route, corrections, activities, planned, pending, substituted = found if found is not None else (None,) * 6
+    route, corrections, activities, planned, pending, substituted, *links = found if found is not None \
+        else (None,) * 6
     permissions.require_view(route, actor)
     route.__dict__[COUNTS_KEY] = RoadmapCounts(activities, planned, pending)
     route.__dict__[delegation.ROUTE_SUBSTITUTED_KEY] = bool(substituted)
+    if links:
+        route.__dict__[LINKS_KEY] = RouteLinks(*map(bool, links))
     if full:
         for name, query in _ROUTE_COLLECTION_QUERIES.items():
             if name == "corrections" and not corrections:
