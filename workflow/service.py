@@ -234,7 +234,7 @@ _ROUTE_COLLECTION_QUERIES = {
 
 
 @event.listens_for(Route, "expire")
-def _forget_roadmap_counts(route, attrs):
+def _forget_what_was_read_with_it(route, attrs):
     """What was read with a route (its road-map counts, whether its people have substitutes today, its
     links) describes it as then loaded: it expires with it (a commit, a refresh)."""
     route.__dict__.pop(COUNTS_KEY, None)
@@ -247,7 +247,8 @@ def load_route(route_id, actor, *, full=True, people=True):
 
     full=False: the route and its people, without its collections (road map, history, corrections);
     the guards then read the collections' counts, loaded with the route. people=False: without the
-    teacher, the curator and the school too (they load on first use)."""
+    teacher, the curator and the school too (they load on first use), and without knowing whether
+    orders or comments refer to it (may_have then answers True)."""
     query = _ROUTE_LOAD_QUERY if people else _ROUTE_STATE_QUERY
     # No .unique(): every joined eager load here is many-to-one, so no row repeats (SQLAlchemy would
     # refuse a result with a joined collection without it); filtering the rows cost a third of the load.
