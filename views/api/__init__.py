@@ -115,7 +115,7 @@ def init_api(app):
     api.spec.components.security_scheme(
         BEARER_SCHEME, {"type": "http", "scheme": "bearer",
                         "description": _l("Токен из POST /api/v1/tokens")})
-    # Answered instead of the whole route when a change asks for `Prefer: return=minimal`.
+    # What a transition answers (views/api/routes.py), referred to by name in its documented answer.
     from views.api.schemas import RouteStateSchema
     if "RouteState" not in api.spec.components.schemas:
         api.spec.components.schema("RouteState", schema=RouteStateSchema)

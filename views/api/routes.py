@@ -1,7 +1,8 @@
 """Routes (ИОМ) over the API: list, create, read, edit, road map, corrections and transitions.
 
 Thin views: parse with a schema, call workflow.service, answer with a schema. Every call that
-changes a route answers with the whole route, so the caller has its new `version` at hand.
+changes a route answers with its new `version`: an edit with the whole route, a transition with the
+route's new state (RouteState), or with the whole route when asked for it (Prefer: return=representation).
 """
 from flask import jsonify, request, url_for
 from sqlalchemy.orm import joinedload
@@ -16,7 +17,7 @@ from views.api.schemas import (
     RESULT_FIELDS, ActivityCreateSchema, ActivityListSchema, ActivityPatchSchema, ActivityResultSchema,
     ActivitySchema, CorrectionCreateSchema, CorrectionDecisionSchema, CorrectionListSchema,
     PREFER_PARAMETER, RouteCreateSchema, RouteListQuerySchema, RouteListSchema, RoutePatchSchema, RouteSchema,
-    RouteView, TransitionSchema, VersionQuerySchema, prefers_minimal, route_state,
+    RouteView, TransitionSchema, VersionQuerySchema, preferred_return, route_state,
 )
 from workflow import queries, service
 from workflow.errors import NotFound
@@ -102,29 +103,43 @@ def update_route(data, route_id):
     return _present(route_id, user)
 
 
+# RouteState unless the caller asks for the whole route (views/api/__init__.py registers both schemas).
+_TRANSITION_ANSWER = {200: {"content": {"application/json": {"schema": {"oneOf": [
+    {"$ref": "#/components/schemas/RouteState"}, {"$ref": "#/components/schemas/Route"}]}}}}}
+_ROUTE_SCHEMA = RouteSchema()  # one instance: its dump is planned once (fast_dump.py)
+
+
 @blp.route("/routes/<id:route_id>/transitions", methods=["POST"], parameters=[PREFER_PARAMETER])
 @lock_at_first_write  # a transition's writes are version-checked (Route.version)
 @blp.arguments(TransitionSchema)
-@blp.response(200, RouteSchema)
+@blp.response(200, description=_l("Новое состояние маршрута (RouteState); с Prefer: return=representation "
+                                  "— весь маршрут (Route)"))
+@blp.doc(responses=_TRANSITION_ANSWER)
 @error_responses(blp, 401, 403, 404, 409)
 def transition(data, route_id):
     """Fire a trigger (approve, return_to_draft, start, submit_reflection, return_reflection, close, archive...).
 
-    Answers with the whole route; with `Prefer: return=minimal`, with its new state only (RouteState:
-    id, state, state_label, version, updated_at) and `Preference-Applied: return=minimal`.
+    Answers with the route's new state (RouteState: id, state, state_label, version, updated_at); with
+    `Prefer: return=representation`, with the whole route (sections, road map, history, allowed
+    transitions). A stated `return` preference is answered with `Preference-Applied`.
     403 when the caller's role may not, 409 `transition_not_allowed` with the reason when not now,
     409 `stale_version` when `version` is not the current one.
     """
     user = current_api_user()
-    minimal = prefers_minimal(request.headers.get("Prefer"))
+    preference = preferred_return(request.headers.get("Prefer"))
+    whole = preference == "representation"
     # Answered from the route as the transition left it: read again, it would be the same.
     route = service.apply_transition(route_id, data["trigger"], user, comment=data["comment"],
-                                     version=data["version"], full=not minimal)
-    if minimal:
-        response = jsonify(route_state(route))
-        response.headers.update({"Preference-Applied": "return=minimal", "Vary": "Prefer"})
-        return response
-    return RouteView(route, service.available_transitions(route, user)), 200, {"Vary": "Prefer"}
+                                     version=data["version"], full=whole)
+    if whole:
+        answer = _ROUTE_SCHEMA.dump(RouteView(route, service.available_transitions(route, user)))
+    else:
+        answer = route_state(route)
+    response = jsonify(answer)
+    response.vary.add("Prefer")
+    if preference is not None:
+        response.headers["Preference-Applied"] = f"return={preference}"
+    return response
 
 
 # --- road map -----------------------------------------------------------------------------------------

@@ -244,8 +244,9 @@ class CorrectionSchema(ApiSchema):
 
 
 class RouteStateSchema(ApiSchema):
-    """A route's state after a change, for a caller that asked for no more (Prefer: return=minimal): what
-    the next change needs (its version); the allowed transitions come with the route (GET)."""
+    """A route's state after a transition, what POST /routes/<id>/transitions answers (unless asked for the
+    whole route with Prefer: return=representation): what the next change needs (its version); the
+    allowed transitions come with the route (GET)."""
 
     id = fields.Integer()
     state = fields.String(metadata={"enum": STATES})
@@ -449,24 +450,30 @@ class TransitionSchema(ApiSchema):
     version = _version()
 
 
-# The RFC 7240 Prefer header of a change, as documented (read by prefers_minimal(), not parsed by a schema).
+# The RFC 7240 Prefer header of a transition, as documented (read by preferred_return(), not parsed by a
+# schema).
 PREFER_PARAMETER = {
     "in": "header", "name": "Prefer", "required": False,
-    "schema": {"type": "string", "example": "return=minimal"},
-    "description": _l("return=minimal — ответ RouteState (id, state, state_label, version, updated_at) "
-                      "вместо всего маршрута; ответ тогда несёт Preference-Applied: return=minimal. "
-                      "Для интеграций, проводящих переходы массово."),
+    "schema": {"type": "string", "example": "return=representation"},
+    "description": _l("return=representation — ответ: весь маршрут (Route: разделы, дорожная карта, история, "
+                      "доступные действия) вместо его нового состояния (RouteState); return=minimal — новое "
+                      "состояние, как и без заголовка. Ответ на заявленное предпочтение несёт "
+                      "Preference-Applied."),
 }
 
+RETURN_PREFERENCES = ("minimal", "representation")
 
-def prefers_minimal(prefer):
-    """Whether a Prefer header (RFC 7240: preferences split by commas, parameters by semicolons) asks for
-    return=minimal."""
+
+def preferred_return(prefer):
+    """The `return` preference of a Prefer header (RFC 7240: preferences split by commas, parameters by
+    semicolons, names case-insensitive): "minimal", "representation", or None when it asks for neither.
+    The first `return` preference counts."""
     for preference in (prefer or "").split(","):
         token, _, value = preference.split(";", 1)[0].partition("=")
-        if token.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
-            return True
-    return False
+        if token.strip().lower() == "return":
+            value = value.strip().strip('"').lower()
+            return value if value in RETURN_PREFERENCES else None
+    return None
 
 
 class CorrectionCreateSchema(ApiSchema):
